@@ -1,0 +1,6 @@
+//go:build !windows
+
+package activation
+
+// NewWindowsDriver fails with ErrNotWindows: only Windows can be activated.
+func NewWindowsDriver() (Driver, error) { return nil, ErrNotWindows }

@@ -1,0 +1,182 @@
+// Package store keeps KeyStation's data in SQLite through database/sql and
+// mattn/go-sqlite3: the sync server's key pools, machines, users and reports,
+// and the station's offline buffer and outbox. Schemas are embedded, numbered
+// SQL migrations, each applied in its own transaction at start-up. The SQL
+// stays portable so that a PostgreSQL backend can sit behind the same methods.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	_ "github.com/mattn/go-sqlite3" // the SQLite driver
+
+	"keystation"
+)
+
+//go:embed migrations
+var migrations embed.FS
+
+// timeFormat sorts lexically, so time ranges and ordering work on TEXT columns.
+const timeFormat = "2006-01-02T15:04:05.000000Z"
+
+func fmtTime(t time.Time) string { return t.UTC().Format(timeFormat) }
+
+func parseTime(s string) time.Time {
+	t, _ := time.Parse(timeFormat, s)
+	return t
+}
+
+// dsn builds a mattn/go-sqlite3 connection string: WAL, foreign keys, a busy
+// timeout, FULL synchronous commits and, for the writer, transactions that
+// take the write lock up front.
+func dsn(path string, write bool) string {
+	q := url.Values{}
+	q.Set("_journal_mode", "WAL")
+	q.Set("_foreign_keys", "on")
+	q.Set("_busy_timeout", "10000")
+	q.Set("_synchronous", "FULL")
+	if write {
+		q.Set("_txlock", "immediate")
+	} else {
+		q.Set("_query_only", "1")
+	}
+	return "file:" + filepath.ToSlash(path) + "?" + q.Encode()
+}
+
+// conns is a writer (one connection, so writes never contend for the lock)
+// and a pool of readers.
+type conns struct {
+	w, r *sql.DB
+}
+
+func openConns(path string) (conns, error) {
+	w, err := sql.Open("sqlite3", dsn(path, true))
+	if err != nil {
+		return conns{}, err
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	if err := w.Ping(); err != nil {
+		w.Close()
+		return conns{}, fmt.Errorf("open %s: %w", path, err)
+	}
+	r, err := sql.Open("sqlite3", dsn(path, false))
+	if err != nil {
+		w.Close()
+		return conns{}, err
+	}
+	r.SetMaxOpenConns(8)
+	r.SetMaxIdleConns(8)
+	return conns{w: w, r: r}, nil
+}
+
+func (c conns) close() error {
+	return errors.Join(c.r.Close(), c.w.Close())
+}
+
+// migrate applies the embedded migrations in dir that the database has not
+// seen yet, each in its own transaction, in numeric order.
+func migrate(ctx context.Context, db *sql.DB, dir string, now time.Time, log *slog.Logger) error {
+	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`); err != nil {
+		return fmt.Errorf("create schema_migrations: %w", err)
+	}
+	entries, err := fs.ReadDir(migrations, "migrations/"+dir)
+	if err != nil {
+		return err
+	}
+	type mig struct {
+		version int
+		name    string
+	}
+	var ms []mig
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".sql") {
+			continue
+		}
+		n, err := strconv.Atoi(strings.SplitN(e.Name(), "_", 2)[0])
+		if err != nil {
+			return fmt.Errorf("migration %s: name must start with its number", e.Name())
+		}
+		ms = append(ms, mig{n, e.Name()})
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
+	for _, m := range ms {
+		if err := applyMigration(ctx, db, dir, m.version, m.name, now); err != nil {
+			return fmt.Errorf("migration %s: %w", m.name, err)
+		}
+	}
+	var v int
+	if err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&v); err != nil {
+		return err
+	}
+	if len(ms) > 0 && v > ms[len(ms)-1].version {
+		return fmt.Errorf("database schema version %d is newer than this program (%d): upgrade the program", v, ms[len(ms)-1].version)
+	}
+	log.Debug("schema up to date", "schema", dir, "version", v)
+	return nil
+}
+
+func applyMigration(ctx context.Context, db *sql.DB, dir string, version int, name string, now time.Time) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, version).Scan(&n); err != nil {
+		return err
+	}
+	if n > 0 {
+		return nil
+	}
+	body, err := fs.ReadFile(migrations, "migrations/"+dir+"/"+name)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
+		version, name, fmtTime(now)); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// checkDataKey stores the data key's check value on first use and refuses a
+// database opened with another key: its sealed values would be unreadable.
+func checkDataKey(ctx context.Context, db *sql.DB, check string) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var have string
+	err = tx.QueryRowContext(ctx, `SELECT value FROM meta WHERE name = 'data_key_check'`).Scan(&have)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		if _, err := tx.ExecContext(ctx, `INSERT INTO meta (name, value) VALUES ('data_key_check', ?)`, check); err != nil {
+			return err
+		}
+	case err != nil:
+		return err
+	case have != check:
+		return keystation.Errorf(keystation.EINTERNAL, "the data key does not match this database: restore the data directory's %s or set the right KEYSTATION_DATA_KEY", "keystation.key")
+	}
+	return tx.Commit()
+}

@@ -1,0 +1,249 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+
+	"keystation"
+)
+
+// grouper runs write operations in group commits: a single goroutine takes
+// every operation waiting, runs them in one transaction, each inside its own
+// SAVEPOINT so that one refused operation does not undo the others, and
+// commits once. A durable (synchronous=FULL) commit is the expensive part of
+// handing out a key; sharing it between concurrent requests is what lets the
+// server hand out many more keys per second than the disk allows commits,
+// without any request being answered before its data is on disk.
+type grouper struct {
+	db       *sql.DB
+	log      *slog.Logger
+	queue    chan *groupOp
+	maxBatch int
+
+	mu     sync.Mutex
+	closed bool
+	done   chan struct{}
+
+	stmtMu sync.Mutex
+	stmts  map[string]*sql.Stmt
+}
+
+type groupOp struct {
+	ctx  context.Context
+	fn   func(tx *txn) error
+	err  error
+	done chan struct{}
+}
+
+// txn is a write transaction with cached prepared statements.
+type txn struct {
+	*sql.Tx
+	ctx   context.Context
+	g     *grouper
+	stmts map[string]*sql.Stmt
+}
+
+func newGrouper(db *sql.DB, log *slog.Logger) *grouper {
+	g := &grouper{db: db, log: log, queue: make(chan *groupOp, 1024), maxBatch: 512,
+		done: make(chan struct{}), stmts: map[string]*sql.Stmt{}}
+	go g.loop()
+	return g
+}
+
+// do runs fn in the next group commit and returns once that commit is durable
+// (or fn's error, in which case none of fn's changes were kept).
+func (g *grouper) do(ctx context.Context, fn func(tx *txn) error) error {
+	o := &groupOp{ctx: ctx, fn: fn, done: make(chan struct{})}
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
+		return keystation.Errorf(keystation.EUNAVAILABLE, "the server is shutting down")
+	}
+	select {
+	case g.queue <- o:
+		g.mu.Unlock()
+	case <-ctx.Done():
+		g.mu.Unlock()
+		return ctx.Err()
+	}
+	// Once queued, wait for the outcome even if ctx ends: the operation may
+	// already be committed, and the caller must not guess.
+	<-o.done
+	return o.err
+}
+
+func (g *grouper) close() {
+	g.mu.Lock()
+	if !g.closed {
+		g.closed = true
+		close(g.queue)
+	}
+	g.mu.Unlock()
+	<-g.done
+	g.stmtMu.Lock()
+	for _, s := range g.stmts {
+		s.Close()
+	}
+	g.stmtMu.Unlock()
+}
+
+func (g *grouper) loop() {
+	defer close(g.done)
+	batch := make([]*groupOp, 0, g.maxBatch)
+	for o := range g.queue {
+		batch = append(batch[:0], o)
+	drain:
+		for len(batch) < g.maxBatch {
+			select {
+			case o, ok := <-g.queue:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, o)
+			default:
+				break drain
+			}
+		}
+		g.run(batch)
+	}
+}
+
+func (g *grouper) run(batch []*groupOp) {
+	defer func() {
+		for _, o := range batch {
+			close(o.done)
+		}
+	}()
+	ctx := context.Background()
+	tx, err := g.db.BeginTx(ctx, nil)
+	if err != nil {
+		g.log.Error("begin group transaction", "err", err)
+		for _, o := range batch {
+			o.err = fmt.Errorf("begin: %w", err)
+		}
+		return
+	}
+	t := &txn{Tx: tx, ctx: ctx, g: g, stmts: map[string]*sql.Stmt{}}
+	single := len(batch) == 1
+	kept := 0
+	for _, o := range batch {
+		if err := o.ctx.Err(); err != nil {
+			o.err = err
+			continue
+		}
+		if !single {
+			if _, err := tx.ExecContext(ctx, "SAVEPOINT op"); err != nil {
+				o.err = err
+				continue
+			}
+		}
+		o.err = safeCall(o.fn, t)
+		if single {
+			break
+		}
+		if o.err != nil {
+			if _, err := tx.ExecContext(ctx, "ROLLBACK TO op"); err != nil {
+				g.log.Error("rollback to savepoint", "err", err)
+			}
+		} else {
+			kept++
+		}
+		if _, err := tx.ExecContext(ctx, "RELEASE op"); err != nil {
+			g.log.Error("release savepoint", "err", err)
+		}
+	}
+	if single && batch[0].err != nil {
+		tx.Rollback()
+		return
+	}
+	if err := tx.Commit(); err != nil {
+		g.log.Error("commit group transaction", "ops", len(batch), "err", err)
+		for _, o := range batch {
+			if o.err == nil {
+				o.err = fmt.Errorf("commit: %w", err)
+			}
+		}
+		return
+	}
+	if kept > 1 {
+		g.log.Debug("group commit", "ops", len(batch), "kept", kept)
+	}
+}
+
+func safeCall(fn func(*txn) error, t *txn) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic in write operation: %v\n%s", r, debug.Stack())
+		}
+	}()
+	return fn(t)
+}
+
+// prepare prepares queries on the writer connection once, before any
+// transaction holds it; transactions then reuse them.
+func (g *grouper) prepare(ctx context.Context, queries ...string) error {
+	g.stmtMu.Lock()
+	defer g.stmtMu.Unlock()
+	for _, q := range queries {
+		if _, ok := g.stmts[q]; ok {
+			continue
+		}
+		s, err := g.db.PrepareContext(ctx, q)
+		if err != nil {
+			return fmt.Errorf("prepare %q: %w", q, err)
+		}
+		g.stmts[q] = s
+	}
+	return nil
+}
+
+// stmt returns query bound to this transaction: a statement prepared at
+// start-up where there is one, else one prepared for this transaction only.
+func (t *txn) stmt(query string) (*sql.Stmt, error) {
+	if s, ok := t.stmts[query]; ok {
+		return s, nil
+	}
+	t.g.stmtMu.Lock()
+	s, ok := t.g.stmts[query]
+	t.g.stmtMu.Unlock()
+	var ts *sql.Stmt
+	if ok {
+		ts = t.StmtContext(t.ctx, s)
+	} else {
+		var err error
+		if ts, err = t.PrepareContext(t.ctx, query); err != nil {
+			return nil, err
+		}
+	}
+	t.stmts[query] = ts
+	return ts, nil
+}
+
+func (t *txn) exec(query string, args ...any) (sql.Result, error) {
+	s, err := t.stmt(query)
+	if err != nil {
+		return nil, err
+	}
+	return s.ExecContext(t.ctx, args...)
+}
+
+func (t *txn) queryRow(query string, args ...any) *sql.Row {
+	s, err := t.stmt(query)
+	if err != nil {
+		// Let Scan report the error.
+		return t.Tx.QueryRowContext(t.ctx, query, args...)
+	}
+	return s.QueryRowContext(t.ctx, args...)
+}
+
+func (t *txn) query(query string, args ...any) (*sql.Rows, error) {
+	s, err := t.stmt(query)
+	if err != nil {
+		return nil, err
+	}
+	return s.QueryContext(t.ctx, args...)
+}
