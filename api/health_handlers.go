@@ -1,9 +1,15 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"time"
 )
+
+// HealthStore is what GET /healthz needs.
+type HealthStore interface {
+	Ping(ctx context.Context) error
+}
 
 // handleHealth answers GET /healthz: 200 when the database answers.
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {

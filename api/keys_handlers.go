@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/google/uuid"
@@ -10,6 +11,17 @@ import (
 )
 
 // Seed 000's station key API.
+
+// KeyStore is what the station key API needs.
+type KeyStore interface {
+	Acquire(ctx context.Context, req store.AcquireRequest) (store.Assignment, error)
+	Report(ctx context.Context, r keystation.Report, opt store.ReportOptions) (store.ReportResult, error)
+}
+
+func (s *Server) keyRoutes() {
+	s.handle("POST", "/api/v1/keys/acquire", s.handleAcquire)
+	s.handle("POST", "/api/v1/keys/report", s.handleReport)
+}
 
 // credentials are seed 000's username and password fields.
 type credentials struct {

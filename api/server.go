@@ -14,19 +14,21 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"keystation"
 	"keystation/auth"
-	"keystation/store"
 )
 
-// Store is what the API needs of the server's store.
+// Store is what the API needs of the server's store; each resource declares
+// its part next to its handlers.
 type Store interface {
 	auth.UserSource
-	Acquire(ctx context.Context, req store.AcquireRequest) (store.Assignment, error)
-	Report(ctx context.Context, r keystation.Report, opt store.ReportOptions) (store.ReportResult, error)
-	Ping(ctx context.Context) error
+	HealthStore
+	KeyStore
+	SyncStore
+	AdminStore
 }
 
 // Server is the HTTP handler of the sync server.
@@ -36,7 +38,8 @@ type Server struct {
 	Logger *slog.Logger
 	Now    func() time.Time
 
-	mux *http.ServeMux
+	mux     *http.ServeMux
+	methods map[string][]string // path → methods, for 405 answers
 }
 
 // NewServer wires the routes.
@@ -44,28 +47,34 @@ func NewServer(st Store, a *auth.Authenticator, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{Store: st, Auth: a, Logger: log, Now: time.Now, mux: http.NewServeMux()}
+	s := &Server{Store: st, Auth: a, Logger: log, Now: time.Now, mux: http.NewServeMux(), methods: map[string][]string{}}
 	s.routes()
 	return s
 }
 
 func (s *Server) routes() {
 	s.handle("GET", "/healthz", s.handleHealth)
-	s.handle("POST", "/api/v1/keys/acquire", s.handleAcquire)
-	s.handle("POST", "/api/v1/keys/report", s.handleReport)
+	s.keyRoutes()
+	s.syncRoutes()
+	s.adminRoutes()
+	s.licensingRoutes()
+	for path, methods := range s.methods {
+		allow := strings.Join(methods, ", ")
+		s.mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", allow)
+			writeJSON(w, http.StatusMethodNotAllowed, envelope{Code: "METHOD_NOT_ALLOWED", Message: "use " + allow + " for " + r.URL.Path})
+		})
+	}
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, keystation.Errorf(keystation.ENOTFOUND, "no such endpoint: %s", r.URL.Path))
 	})
 }
 
-// handle registers h for method and path, and a JSON 405 for the path's
-// other methods.
+// handle registers h for method and path; the path's other methods get a
+// JSON 405. path is a ServeMux pattern without the method ("/x/{id}/{$}").
 func (s *Server) handle(method, path string, h http.HandlerFunc) {
 	s.mux.HandleFunc(method+" "+path, h)
-	s.mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Allow", method)
-		writeJSON(w, http.StatusMethodNotAllowed, envelope{Code: "METHOD_NOT_ALLOWED", Message: "use " + method + " for " + path})
-	})
+	s.methods[path] = append(s.methods[path], method)
 }
 
 type ctxKey int

@@ -16,7 +16,6 @@ import (
 	"keystation/keylist"
 )
 
-
 // keyShaped finds anything that could be a whole product key in a reason.
 var keyShaped = regexp.MustCompile(`(?i)[BCDFGHJKMNPQRTVWXY2346789]{5}([- ]?[BCDFGHJKMNPQRTVWXY2346789]{5}){4}`)
 

@@ -1,0 +1,56 @@
+# KeyStation. `make run` and `make test` set up everything they need on a
+# fresh Debian/Ubuntu machine (scripts/setup.sh installs what is missing).
+
+SHELL := /bin/bash
+export LANG ?= en_US.UTF-8
+GO ?= go
+BIN := bin
+DATA ?= data/demo
+ADDR ?= 127.0.0.1:8080
+SETUP_STAMP := .cache/setup.stamp
+
+.PHONY: all setup build run test test-short vet fuzz bench clean help
+
+all: build
+
+help:
+	@echo "make run    - set up, build, start the sync server with demo data (and the station against it)"
+	@echo "make test   - set up, vet and run every test"
+	@echo "make bench  - print the benchmark figures"
+	@echo "make fuzz   - run each fuzz target briefly"
+
+$(SETUP_STAMP): scripts/setup.sh go.mod
+	@bash scripts/setup.sh
+	@mkdir -p $(dir $@) && touch $@
+
+setup: $(SETUP_STAMP)
+
+build: setup
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+run: build
+	@bash scripts/run.sh "$(DATA)" "$(ADDR)"
+
+vet: setup
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt would change:"; gofmt -l .; exit 1; }
+
+test: setup vet
+	$(GO) test -count=1 -timeout 20m ./...
+
+test-short: setup
+	$(GO) test -short -count=1 ./...
+
+FUZZTIME ?= 15s
+fuzz: setup
+	@for spec in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs grep -h -o '^func Fuzz[A-Za-z0-9_]*' | sort -u | sed 's/func //'); do \
+	  pkg=$$(dirname $$(grep -rl --include='*_test.go' "^func $$spec(" . | head -1)); \
+	  echo "== $$pkg $$spec"; $(GO) test $$pkg -run '^$$' -fuzz "^$$spec$$" -fuzztime $(FUZZTIME) || exit 1; \
+	done
+
+bench: build
+	$(GO) run ./cmd/kbench
+
+clean:
+	rm -rf $(BIN) .cache
