@@ -71,13 +71,13 @@ func respond(w http.ResponseWriter, code, message string, data any) {
 	writeJSON(w, http.StatusOK, envelope{Code: code, Message: message, Data: data})
 }
 
-// decodeJSON reads exactly one JSON object of at most MaxBodyBytes into v,
+// decodeJSON reads exactly one JSON object of at most limit bytes into v,
 // refusing unknown fields. Errors name the offending field.
-func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any, limit int64) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
 		return keystation.FieldError(map[string]string{"Content-Type": "must be application/json"})
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {

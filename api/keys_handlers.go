@@ -115,7 +115,7 @@ func machineFields(f map[string]string, sn, model, osVersion string) {
 // handleAcquire answers POST /api/v1/keys/acquire with the machine's key.
 func (s *Server) handleAcquire(w http.ResponseWriter, r *http.Request) {
 	var req acquireRequest
-	if err := decodeJSON(w, r, &req); err != nil {
+	if err := decodeJSON(w, r, &req, MaxBodyBytes); err != nil {
 		s.error(w, r, err)
 		return
 	}
@@ -156,7 +156,7 @@ const (
 // handleReport answers POST /api/v1/keys/report.
 func (s *Server) handleReport(w http.ResponseWriter, r *http.Request) {
 	var req reportRequest
-	if err := decodeJSON(w, r, &req); err != nil {
+	if err := decodeJSON(w, r, &req, MaxBodyBytes); err != nil {
 		s.error(w, r, err)
 		return
 	}

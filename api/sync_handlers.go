@@ -1,6 +1,137 @@
 package api
 
-// SyncStore is what the station sync protocol needs (issue 3 fills it in).
-type SyncStore interface{}
+import (
+	"context"
+	"net/http"
+	"strings"
 
-func (s *Server) syncRoutes() {}
+	"keystation"
+	"keystation/store"
+)
+
+// SyncStore is what station enrolment and the sync protocol need.
+type SyncStore interface {
+	Enrol(ctx context.Context, req keystation.EnrolRequest, ip string) (keystation.EnrolResponse, error)
+	StationByCredential(ctx context.Context, cred string) (store.Station, error)
+	Sync(ctx context.Context, st store.Station, req keystation.SyncRequest, ip string) (keystation.SyncResponse, error)
+	Reconcile(ctx context.Context, station int64) (keystation.Reconciliation, error)
+}
+
+// MaxSyncBodyBytes bounds a sync request: up to MaxSyncReports reports with
+// their hardware.
+const MaxSyncBodyBytes = 16 << 20
+
+func (s *Server) syncRoutes() {
+	s.handle("POST", "/api/v1/stations/enrol", s.handleEnrol)
+	s.handle("POST", "/api/v1/sync", s.handleSync)
+	s.handle("GET", "/api/v1/sync/reconciliation", s.handleReconciliation)
+}
+
+// handleEnrol answers POST /api/v1/stations/enrol: a station trades a
+// supervisor's enrolment token for its own credential.
+func (s *Server) handleEnrol(w http.ResponseWriter, r *http.Request) {
+	var req keystation.EnrolRequest
+	if err := decodeJSON(w, r, &req, MaxBodyBytes); err != nil {
+		s.error(w, r, err)
+		return
+	}
+	f := map[string]string{}
+	keystation.CheckText(f, "token", req.Token, 128, true)
+	keystation.CheckText(f, "name", req.Name, 64, false)
+	keystation.CheckText(f, "hostname", req.Hostname, 128, false)
+	if strings.TrimSpace(req.Name) == "" && strings.TrimSpace(req.Hostname) == "" {
+		f["name"] = "required (or a hostname)"
+	}
+	if len(f) > 0 {
+		s.error(w, r, keystation.FieldError(f))
+		return
+	}
+	ip := clientIP(r)
+	now := s.Now()
+	if wait := s.Auth.Limiter.Blocked(now, "enrol:"+ip, ip); wait > 0 {
+		s.error(w, r, keystation.Errorf(keystation.ERATELIMIT, "too many failed enrolments; try again in %s", wait.Round(1e9)))
+		return
+	}
+	resp, err := s.Store.Enrol(r.Context(), req, ip)
+	if err != nil {
+		if keystation.ErrorCode(err) == keystation.EUNAUTHORIZED {
+			s.Auth.Limiter.Fail(now, "enrol:"+ip, ip)
+		}
+		s.error(w, r, err)
+		return
+	}
+	respond(w, keystation.EOK, "station enrolled; keep this credential, it is shown once", resp)
+}
+
+// station authenticates a station by its Bearer credential.
+func (s *Server) station(r *http.Request) (store.Station, error) {
+	h := r.Header.Get("Authorization")
+	cred, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok || strings.TrimSpace(cred) == "" {
+		return store.Station{}, keystation.Errorf(keystation.EUNAUTHORIZED, "a station credential is required (Authorization: Bearer …)")
+	}
+	return s.Store.StationByCredential(r.Context(), cred)
+}
+
+// handleSync answers POST /api/v1/sync: one round trip of the sync protocol.
+func (s *Server) handleSync(w http.ResponseWriter, r *http.Request) {
+	st, err := s.station(r)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	var req keystation.SyncRequest
+	if err := decodeJSON(w, r, &req, MaxSyncBodyBytes); err != nil {
+		s.error(w, r, err)
+		return
+	}
+	f := map[string]string{}
+	if len(req.Reports) > keystation.MaxSyncReports {
+		f["reports"] = "at most 1000 reports per request"
+	}
+	for _, l := range []struct {
+		name string
+		ids  []keystation.KeyID
+	}{{"holding", req.Holding}, {"acks", req.Acks}, {"release", req.Release}} {
+		if len(l.ids) > 10*keystation.MaxBufferTarget {
+			f[l.name] = "too many entries"
+		}
+	}
+	if len(req.Targets) > 64 {
+		f["targets"] = "too many editions"
+	}
+	for ed, n := range req.Targets {
+		if n < 0 || n > keystation.MaxBufferTarget {
+			f["targets."+ed] = "must be between 0 and 1000"
+		}
+	}
+	if req.Backlog < 0 {
+		f["backlog"] = "must not be negative"
+	}
+	if len(f) > 0 {
+		s.error(w, r, keystation.FieldError(f))
+		return
+	}
+	resp, err := s.Store.Sync(r.Context(), st, req, clientIP(r))
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	respond(w, keystation.EOK, "synced", resp)
+}
+
+// handleReconciliation answers GET /api/v1/sync/reconciliation with the
+// station's key counts on the server.
+func (s *Server) handleReconciliation(w http.ResponseWriter, r *http.Request) {
+	st, err := s.station(r)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	rec, err := s.Store.Reconcile(r.Context(), st.ID)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	respond(w, keystation.EOK, "reconciliation", rec)
+}

@@ -76,7 +76,8 @@ const (
 )
 
 var hotQueries = []string{qMachineByFP, qInsertMachine, qTouchMachine, qCurrentKey, qPickKey, qKeyByKeyID,
-	qUpdateKey, qInsertHistory, qBurn, qReportByUUID, qInsertReport, qBindMachine}
+	qUpdateKey, qInsertHistory, qBurn, qReportByUUID, qInsertReport, qBindMachine,
+	qKeyByHash, qInsertSyncReport, qLeasedKeys, qPickKeys}
 
 type machineRow struct {
 	id     int64
@@ -106,6 +107,9 @@ func scanKey(row *sql.Row) (keyRow, error) {
 
 // hist is what a history row records beyond the state change.
 type hist struct {
+	// station is recorded when the key itself no longer names one (a
+	// release or reclaim), so the history says whose lease it was.
+	station             sql.NullInt64
 	reason, actor       string
 	report              string
 	message, code, hres string
@@ -126,7 +130,11 @@ func (s *Server) transition(t *txn, k *keyRow, to keystation.KeyState, h hist) e
 	if n, _ := res.RowsAffected(); n != 1 {
 		return keystation.Errorf(keystation.ECONFLICT, "key %s changed state concurrently", k.keyID)
 	}
-	if _, err := t.exec(qInsertHistory, k.id, string(k.state), string(to), h.reason, h.actor, k.machine, k.station,
+	histStation := k.station
+	if !histStation.Valid {
+		histStation = h.station
+	}
+	if _, err := t.exec(qInsertHistory, k.id, string(k.state), string(to), h.reason, h.actor, k.machine, histStation,
 		nullStr(h.report), nullStr(h.message), nullStr(h.code), nullStr(h.hres), boolInt(h.review), now); err != nil {
 		return err
 	}
@@ -289,20 +297,9 @@ func (s *Server) Report(ctx context.Context, r keystation.Report, opt ReportOpti
 	if r.ID == "" {
 		r.ID = uuid.NewString()
 	}
-	var hw struct {
-		enc             []byte
-		summary, osInfo string
-	}
-	if r.Success && r.Hardware != nil {
-		h := *r.Hardware
-		h.SerialNumber, h.Model = r.Machine.SN, r.Machine.Model
-		raw, _ := json.Marshal(h)
-		hw.enc = s.box.Seal(raw, "machine/hardware")
-		sum, _ := json.Marshal(h.Summary())
-		osInfo := h.OS
-		osInfo.Caption = firstNonEmpty(osInfo.Caption, r.OSVersion)
-		oi, _ := json.Marshal(osInfo)
-		hw.summary, hw.osInfo = string(sum), string(oi)
+	var hw sealedHardware
+	if r.Success {
+		hw = s.sealHardware(r.Hardware, r.Machine, r.OSVersion)
 	}
 	var (
 		res  ReportResult
@@ -351,11 +348,7 @@ func (s *Server) Report(ctx context.Context, r keystation.Report, opt ReportOpti
 				report: r.ID, message: r.Message, code: r.Code}); err != nil {
 				return err
 			}
-			if hw.enc != nil {
-				if _, err := t.exec(qBindMachine, hw.enc, hw.summary, hw.osInfo, k.id, now, now, nullStr(a.IP), m.id); err != nil {
-					return err
-				}
-			} else if _, err := t.exec(qBindMachine, nil, nil, nil, k.id, now, now, nullStr(a.IP), m.id); err != nil {
+			if _, err := t.exec(qBindMachine, nullBytes(hw.enc), nullStr(hw.summary), nullStr(hw.osInfo), k.id, now, now, nullStr(a.IP), m.id); err != nil {
 				return err
 			}
 			res.Outcome, next = OutcomeActivated, k
@@ -423,6 +416,27 @@ func (s *Server) Report(ctx context.Context, r keystation.Report, opt ReportOpti
 	}
 	s.log.Info("report applied", "keyId", r.KeyID, "success", r.Success, "outcome", res.Outcome, "actor", a.Name)
 	return res, soft
+}
+
+// sealedHardware is a machine's hardware ready for the machines table: the
+// details sealed, the summary and OS plain.
+type sealedHardware struct {
+	enc             []byte
+	summary, osInfo string
+}
+
+func (s *Server) sealHardware(h *keystation.Hardware, m keystation.Machine, osVersion string) sealedHardware {
+	if h == nil {
+		return sealedHardware{}
+	}
+	c := *h
+	c.SerialNumber, c.Model = m.SN, m.Model
+	raw, _ := json.Marshal(c)
+	sum, _ := json.Marshal(c.Summary())
+	osInfo := c.OS
+	osInfo.Caption = firstNonEmpty(osInfo.Caption, osVersion)
+	oi, _ := json.Marshal(osInfo)
+	return sealedHardware{enc: s.box.Seal(raw, "machine/hardware"), summary: string(sum), osInfo: string(oi)}
 }
 
 // hardOnly keeps domain errors (no key available for the machine, and the

@@ -38,6 +38,8 @@ Usage:
   syncserver keys import [--data DIR] [--edition EDITION] FILE
   syncserver users add NAME --role operator|tenant-admin|super-admin [--tenant ID] [--password-stdin]
   syncserver users list | disable NAME | enable NAME | set-password NAME [--password-stdin]
+  syncserver stations enrol-token [--name NAME] [--uses N] [--ttl DURATION] [--tenant ID]
+  syncserver stations list | reclaim ID | revoke ID | reconcile ID
   syncserver editions list | add --slug SLUG --name NAME --pattern TEXT [--pattern TEXT ...] [--low-stock N]
 
 Every flag has an environment variable: KEYSTATION_DATA, KEYSTATION_ADDR,
@@ -63,6 +65,8 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runKeys(ctx, rest, stdout, stderr)
 	case "users":
 		err = runUsers(ctx, rest, stdin, stdout, stderr)
+	case "stations":
+		err = runStations(ctx, rest, stdout, stderr)
 	case "editions":
 		err = runEditions(ctx, rest, stdout, stderr)
 	case "help", "-h", "--help":

@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"keystation"
 	"keystation/auth"
@@ -130,8 +131,10 @@ const (
 // with the operator. Later features add their own members.
 type DemoCredentials struct {
 	Operator Credential `json:"operator"`
-	Demo     string     `json:"demo"`
-	Server   string     `json:"server,omitempty"`
+	// StationEnrolToken enrols demo stations (make run enrols one with it).
+	StationEnrolToken string `json:"stationEnrolToken"`
+	Demo              string `json:"demo"`
+	Server            string `json:"server,omitempty"`
 }
 
 // Credential is a username and password.
@@ -162,6 +165,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := ensureUser(ctx, st, creds.Operator, store.RoleOperator, 1); err != nil {
 		return err
 	}
+	if err := ensureDemoEnrolToken(ctx, st, &creds); err != nil {
+		return err
+	}
 	counts, err := st.PoolCounts(ctx, 1)
 	if err != nil {
 		return err
@@ -189,6 +195,23 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	enc := json.NewEncoder(stdout)
 	return enc.Encode(creds)
+}
+
+// ensureDemoEnrolToken keeps a usable demo enrolment token in creds.
+func ensureDemoEnrolToken(ctx context.Context, st *store.Server, creds *DemoCredentials) error {
+	if creds.StationEnrolToken != "" {
+		ok, err := st.EnrolTokenUsable(ctx, creds.StationEnrolToken)
+		if err != nil || ok {
+			return err
+		}
+	}
+	tok, err := st.CreateEnrolToken(ctx, store.EnrolTokenOptions{Name: "demo-station", Uses: 1000,
+		TTL: 10 * 365 * 24 * time.Hour, Actor: "demo", Demo: true})
+	if err != nil {
+		return err
+	}
+	creds.StationEnrolToken = tok
+	return nil
 }
 
 func ensureUser(ctx context.Context, st *store.Server, c Credential, role string, tenant int64) error {

@@ -1,0 +1,747 @@
+package store
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"database/sql"
+	"encoding/base32"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"keystation"
+)
+
+// Station is an enrolled station as the server knows it.
+type Station struct {
+	ID          int64          `json:"id"`
+	Name        string         `json:"name"`
+	Hostname    string         `json:"hostname"`
+	TenantID    int64          `json:"tenantId"`
+	Revoked     bool           `json:"revoked"`
+	Demo        bool           `json:"demo"`
+	CreatedAt   string         `json:"createdAt"`
+	LastSyncAt  string         `json:"lastSyncAt,omitempty"`
+	LastIP      string         `json:"lastIp,omitempty"`
+	ClockSkewMS *int64         `json:"clockSkewMs,omitempty"`
+	Backlog     int            `json:"backlog"`
+	Buffer      map[string]int `json:"buffer"`
+	Targets     map[string]int `json:"targets"`
+}
+
+// EnrolTokenOptions describe a new enrolment token.
+type EnrolTokenOptions struct {
+	Name   string // station name given to stations enrolled with it (they may send their own)
+	Tenant int64
+	Uses   int           // how many stations may enrol with it; 1 when 0
+	TTL    time.Duration // 24 h when 0
+	Actor  string
+	Demo   bool
+}
+
+// CreateEnrolToken creates a token a station enrols with; only its keyed
+// hash is kept, so the token is shown once.
+func (s *Server) CreateEnrolToken(ctx context.Context, opt EnrolTokenOptions) (string, error) {
+	if opt.Uses <= 0 {
+		opt.Uses = 1
+	}
+	if opt.TTL <= 0 {
+		opt.TTL = 24 * time.Hour
+	}
+	if opt.Tenant == 0 {
+		opt.Tenant = 1
+	}
+	raw := make([]byte, 20)
+	if _, err := rand.Read(raw); err != nil {
+		return "", err
+	}
+	token := "ks-enrol-" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(raw))
+	now := s.now()
+	tx, err := s.c.w.BeginTx(ctx, nil)
+	if err != nil {
+		return "", err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `INSERT INTO enrol_tokens (token_hash, name, tenant_id, uses_left, expires_at, demo, created_by, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, s.box.Hash("enrol-token", token), opt.Name, opt.Tenant, opt.Uses,
+		fmtTime(now.Add(opt.TTL)), boolInt(opt.Demo), opt.Actor, fmtTime(now)); err != nil {
+		return "", err
+	}
+	if err := tx.Commit(); err != nil {
+		return "", err
+	}
+	s.log.Info("enrolment token created", "uses", opt.Uses, "expires", now.Add(opt.TTL).UTC().Format(time.RFC3339), "actor", opt.Actor)
+	return token, nil
+}
+
+// EnrolTokenUsable reports whether a token can still enrol a station.
+func (s *Server) EnrolTokenUsable(ctx context.Context, token string) (bool, error) {
+	var n int
+	err := s.c.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM enrol_tokens WHERE token_hash = ? AND uses_left > 0 AND expires_at > ?`,
+		s.box.Hash("enrol-token", token), fmtTime(s.now())).Scan(&n)
+	return n > 0, err
+}
+
+const credentialPrefix = "ks1"
+
+// Enrol turns an enrolment token into a station and its own credential.
+func (s *Server) Enrol(ctx context.Context, req keystation.EnrolRequest, ip string) (keystation.EnrolResponse, error) {
+	var resp keystation.EnrolResponse
+	secret := make([]byte, 32)
+	if _, err := rand.Read(secret); err != nil {
+		return resp, err
+	}
+	sec := base64.RawURLEncoding.EncodeToString(secret)
+	now := s.now()
+	tx, err := s.c.w.BeginTx(ctx, nil)
+	if err != nil {
+		return resp, err
+	}
+	defer tx.Rollback()
+	var (
+		tokID        int64
+		name         string
+		tenant, demo int64
+	)
+	err = tx.QueryRowContext(ctx, `SELECT id, name, tenant_id, demo FROM enrol_tokens WHERE token_hash = ? AND uses_left > 0 AND expires_at > ?`,
+		s.box.Hash("enrol-token", strings.TrimSpace(req.Token)), fmtTime(now)).Scan(&tokID, &name, &tenant, &demo)
+	if isNoRows(err) {
+		return resp, keystation.Errorf(keystation.EUNAUTHORIZED, "the enrolment token is unknown, used up or expired; ask a supervisor for a new one")
+	}
+	if err != nil {
+		return resp, err
+	}
+	if strings.TrimSpace(req.Name) != "" {
+		name = strings.TrimSpace(req.Name)
+	}
+	if name == "" {
+		name = req.Hostname
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO stations (name, tenant_id, created_at, credential_hash, hostname, last_ip, demo)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, name, tenant, fmtTime(now), s.box.Hash("station-credential", sec), req.Hostname, ip, demo)
+	if err != nil {
+		return resp, err
+	}
+	id, _ := res.LastInsertId()
+	if _, err := tx.ExecContext(ctx, `UPDATE enrol_tokens SET uses_left = uses_left - 1 WHERE id = ?`, tokID); err != nil {
+		return resp, err
+	}
+	if err := tx.Commit(); err != nil {
+		return resp, err
+	}
+	eds, err := s.Editions(ctx)
+	if err != nil {
+		return resp, err
+	}
+	s.log.Info("station enrolled", "station", id, "name", name, "ip", ip)
+	return keystation.EnrolResponse{StationID: id, Name: name, Credential: fmt.Sprintf("%s.%d.%s", credentialPrefix, id, sec),
+		ServerTime: now.UTC(), Editions: eds}, nil
+}
+
+var errBadStation = keystation.Errorf(keystation.EUNAUTHORIZED, "unknown or wrong station credential")
+
+// StationByCredential authenticates a station by its credential.
+func (s *Server) StationByCredential(ctx context.Context, cred string) (Station, error) {
+	parts := strings.SplitN(strings.TrimSpace(cred), ".", 3)
+	if len(parts) != 3 || parts[0] != credentialPrefix {
+		return Station{}, errBadStation
+	}
+	id, err := strconv.ParseInt(parts[1], 10, 64)
+	if err != nil {
+		return Station{}, errBadStation
+	}
+	st, hash, err := s.station(ctx, id)
+	if keystation.ErrorCode(err) == keystation.ENOTFOUND {
+		return Station{}, errBadStation
+	}
+	if err != nil {
+		return Station{}, err
+	}
+	if !hmac.Equal([]byte(hash), []byte(s.box.Hash("station-credential", parts[2]))) {
+		return Station{}, errBadStation
+	}
+	if st.Revoked {
+		return Station{}, keystation.Errorf(keystation.ESTATIONREVOKED, "this station's credential was revoked by a supervisor; enrol it again")
+	}
+	return st, nil
+}
+
+const stationCols = `id, name, hostname, tenant_id, revoked_at IS NOT NULL, demo, created_at, COALESCE(last_sync_at, ''),
+	COALESCE(last_ip, ''), clock_skew_ms, backlog, buffer, targets, COALESCE(credential_hash, '')`
+
+func scanStation(sc interface{ Scan(...any) error }) (Station, string, error) {
+	var (
+		st            Station
+		revoked, demo bool
+		skew          sql.NullInt64
+		buf, tgt      string
+		hash          string
+	)
+	err := sc.Scan(&st.ID, &st.Name, &st.Hostname, &st.TenantID, &revoked, &demo, &st.CreatedAt, &st.LastSyncAt, &st.LastIP,
+		&skew, &st.Backlog, &buf, &tgt, &hash)
+	if err != nil {
+		return st, "", err
+	}
+	st.Revoked, st.Demo = revoked, demo
+	if skew.Valid {
+		st.ClockSkewMS = &skew.Int64
+	}
+	_ = json.Unmarshal([]byte(buf), &st.Buffer)
+	_ = json.Unmarshal([]byte(tgt), &st.Targets)
+	return st, hash, nil
+}
+
+func (s *Server) station(ctx context.Context, id int64) (Station, string, error) {
+	st, hash, err := scanStation(s.c.r.QueryRowContext(ctx, `SELECT `+stationCols+` FROM stations WHERE id = ?`, id))
+	if isNoRows(err) {
+		return st, "", keystation.Errorf(keystation.ENOTFOUND, "no station %d", id)
+	}
+	return st, hash, err
+}
+
+// StationByID returns a station.
+func (s *Server) StationByID(ctx context.Context, id int64) (Station, error) {
+	st, _, err := s.station(ctx, id)
+	return st, err
+}
+
+// Stations lists the stations (tenant 0: all).
+func (s *Server) Stations(ctx context.Context, tenant int64) ([]Station, error) {
+	q := `SELECT ` + stationCols + ` FROM stations`
+	var args []any
+	if tenant != 0 {
+		q += ` WHERE tenant_id = ?`
+		args = append(args, tenant)
+	}
+	rows, err := s.c.r.QueryContext(ctx, q+` ORDER BY id`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Station
+	for rows.Next() {
+		st, _, err := scanStation(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, st)
+	}
+	return out, rows.Err()
+}
+
+// RevokeStation revokes a station's credential: it can no longer sync.
+func (s *Server) RevokeStation(ctx context.Context, id int64, actor string) error {
+	tx, err := s.c.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `UPDATE stations SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?`, fmtTime(s.now()), id)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return keystation.Errorf(keystation.ENOTFOUND, "no station %d", id)
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	s.log.Info("station credential revoked", "station", id, "actor", actor)
+	return nil
+}
+
+// ReclaimStation returns every key leased to a (lost) station to the pool.
+// If the station used one of them offline, its report is flagged as a
+// conflict when it arrives (invariant 6); once it syncs, it drops the rest.
+func (s *Server) ReclaimStation(ctx context.Context, id int64, actor string) (int, error) {
+	if _, err := s.StationByID(ctx, id); err != nil {
+		return 0, err
+	}
+	n := 0
+	err := s.g.do(ctx, func(t *txn) error {
+		n = 0
+		keys, err := s.leasedKeys(t, id, 0, -1)
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			prev := k.station
+			k.station = sql.NullInt64{}
+			if err := s.transition(t, &k, keystation.StateAvailable, hist{reason: keystation.ReasonReclaimed, actor: actor, station: prev}); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	if err == nil {
+		s.log.Info("station lease reclaimed", "station", id, "keys", n, "actor", actor)
+	}
+	return n, err
+}
+
+const qLeasedKeys = `SELECT id, key_id, key_enc, edition_id, tenant_id, state, station_id, machine_id FROM product_keys
+	WHERE station_id = ? AND state = 'leased' AND (? = 0 OR edition_id = ?) ORDER BY id LIMIT ?`
+
+func (s *Server) leasedKeys(t *txn, station, edition int64, limit int) ([]keyRow, error) {
+	rows, err := t.query(qLeasedKeys, station, edition, edition, limit)
+	if err != nil {
+		return nil, err
+	}
+	return collectKeys(rows)
+}
+
+func collectKeys(rows *sql.Rows) ([]keyRow, error) {
+	defer rows.Close()
+	var out []keyRow
+	for rows.Next() {
+		var k keyRow
+		var state string
+		if err := rows.Scan(&k.id, &k.keyID, &k.enc, &k.edition, &k.tenant, &state, &k.station, &k.machine); err != nil {
+			return nil, err
+		}
+		k.state = keystation.KeyState(state)
+		out = append(out, k)
+	}
+	return out, rows.Err()
+}
+
+// Reconcile counts a station's keys on the server.
+func (s *Server) Reconcile(ctx context.Context, id int64) (keystation.Reconciliation, error) {
+	r := keystation.Reconciliation{StationID: id}
+	err := s.c.r.QueryRowContext(ctx, `SELECT
+		(SELECT COUNT(*) FROM product_keys WHERE station_id = ? AND state = 'leased'),
+		(SELECT COUNT(DISTINCT key_ref) FROM key_history WHERE station_id = ? AND reason = 'Consumed'),
+		(SELECT COUNT(DISTINCT key_ref) FROM key_history WHERE station_id = ? AND reason = 'Bound'),
+		(SELECT COUNT(DISTINCT key_ref) FROM key_history WHERE station_id = ? AND reason IN ('Defective', 'DefectiveReview')),
+		(SELECT COUNT(*) FROM key_history WHERE station_id = ? AND reason IN ('Released', 'Reclaimed')),
+		(SELECT COUNT(*) FROM reports WHERE station_id = ? AND outcome = 'conflict')`,
+		id, id, id, id, id, id).Scan(&r.Leased, &r.Used, &r.Activated, &r.Failed, &r.Returned, &r.Conflicting)
+	return r, err
+}
+
+// syncPrepared is a report with everything computed outside the write
+// transaction.
+type syncPrepared struct {
+	r        keystation.SyncReport
+	invalid  error
+	ed       editionRow
+	mk       machineKeys
+	hw       sealedHardware
+	keyHash  string
+	keyPlain keystation.ProductKey
+	prov     string
+}
+
+// Sync runs one round trip of the sync protocol for a station.
+func (s *Server) Sync(ctx context.Context, st Station, req keystation.SyncRequest, ip string) (keystation.SyncResponse, error) {
+	now := s.now()
+	prep := make([]syncPrepared, len(req.Reports))
+	for i, r := range req.Reports {
+		prep[i] = s.prepareSyncReport(ctx, r)
+	}
+	targets := map[int64]int{}
+	var order []int64
+	for slug, n := range req.Targets {
+		ed, ok := s.edition(slug)
+		if !ok || n <= 0 {
+			continue
+		}
+		targets[ed.id] = min(n, keystation.MaxBufferTarget)
+		order = append(order, ed.id)
+	}
+	sort.Slice(order, func(i, j int) bool { return order[i] < order[j] })
+	a := Actor{Name: fmt.Sprintf("station:%d", st.ID), Tenant: st.TenantID, Station: st.ID, IP: ip}
+	stID := sql.NullInt64{Int64: st.ID, Valid: true}
+
+	var (
+		results []keystation.SyncResult
+		grants  []keyRow
+		revoked []keystation.KeyID
+		levels  map[string]int
+	)
+	err := s.g.do(ctx, func(t *txn) error {
+		results, grants, revoked, levels = nil, nil, nil, map[string]int{}
+		for i := range prep {
+			res, err := s.applySyncReport(t, st, &prep[i], a)
+			if err != nil {
+				return err
+			}
+			results = append(results, res)
+		}
+		for _, id := range dedupe(append(append([]keystation.KeyID{}, req.Acks...), req.Holding...)) {
+			if _, err := t.exec(`UPDATE product_keys SET lease_acked = 1 WHERE key_id = ? AND station_id = ? AND state = 'leased' AND lease_acked = 0`,
+				int64(id), st.ID); err != nil {
+				return err
+			}
+		}
+		for _, id := range dedupe(req.Release) {
+			k, err := scanKey(t.queryRow(qKeyByKeyID, int64(id)))
+			if isNoRows(err) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if k.state != keystation.StateLeased || k.station != stID {
+				continue
+			}
+			k.station = sql.NullInt64{}
+			if err := s.transition(t, &k, keystation.StateAvailable, hist{reason: keystation.ReasonReleased, actor: a.Name, station: stID}); err != nil {
+				return err
+			}
+		}
+		for _, id := range dedupe(req.Holding) {
+			k, err := scanKey(t.queryRow(qKeyByKeyID, int64(id)))
+			if err != nil && !isNoRows(err) {
+				return err
+			}
+			if isNoRows(err) || k.state != keystation.StateLeased || k.station != stID {
+				revoked = append(revoked, id)
+			}
+		}
+		granted := 0
+		for _, edID := range order {
+			var have int
+			if err := t.queryRow(`SELECT COUNT(*) FROM product_keys WHERE station_id = ? AND state = 'leased' AND edition_id = ?`,
+				st.ID, edID).Scan(&have); err != nil {
+				return err
+			}
+			need := min(targets[edID]-have, maxGrantsPerSync-granted)
+			if need <= 0 {
+				continue
+			}
+			rows, err := t.query(qPickKeys, st.TenantID, edID, need)
+			if err != nil {
+				return err
+			}
+			keys, err := collectKeys(rows)
+			if err != nil {
+				return err
+			}
+			for _, k := range keys {
+				k.station = stID
+				if err := s.transition(t, &k, keystation.StateLeased, hist{reason: keystation.ReasonLeased, actor: a.Name}); err != nil {
+					return err
+				}
+				if _, err := t.exec(`UPDATE product_keys SET lease_acked = 0 WHERE id = ?`, k.id); err != nil {
+					return err
+				}
+				granted++
+			}
+		}
+		rows, err := t.query(`SELECT id, key_id, key_enc, edition_id, tenant_id, state, station_id, machine_id FROM product_keys
+			WHERE station_id = ? AND state = 'leased' AND lease_acked = 0 ORDER BY id LIMIT ?`, st.ID, maxGrantsPerSync)
+		if err != nil {
+			return err
+		}
+		if grants, err = collectKeys(rows); err != nil {
+			return err
+		}
+		lrows, err := t.query(`SELECT edition_id, COUNT(*) FROM product_keys WHERE station_id = ? AND state = 'leased' GROUP BY edition_id`, st.ID)
+		if err != nil {
+			return err
+		}
+		defer lrows.Close()
+		for lrows.Next() {
+			var ed int64
+			var n int
+			if err := lrows.Scan(&ed, &n); err != nil {
+				return err
+			}
+			levels[s.editionByID(ed).Slug] = n
+		}
+		if err := lrows.Err(); err != nil {
+			return err
+		}
+		lrows.Close()
+		buf, _ := json.Marshal(levels)
+		tg, _ := json.Marshal(req.Targets)
+		var skew any
+		if !req.StationTime.IsZero() {
+			skew = now.Sub(req.StationTime).Milliseconds()
+		}
+		_, err = t.exec(`UPDATE stations SET last_sync_at = ?, last_ip = ?, clock_skew_ms = ?, backlog = ?, buffer = ?, targets = ? WHERE id = ?`,
+			fmtTime(now), ip, skew, req.Backlog, string(buf), string(tg), st.ID)
+		return err
+	})
+	if err != nil {
+		return keystation.SyncResponse{}, err
+	}
+	resp := keystation.SyncResponse{ServerTime: now.UTC(), Results: results, Revoked: revoked, Levels: levels,
+		Grants: make([]keystation.SyncGrant, 0, len(grants))}
+	for _, k := range grants {
+		pk, err := s.openKey(k.keyID, k.enc)
+		if err != nil {
+			return keystation.SyncResponse{}, err
+		}
+		resp.Grants = append(resp.Grants, keystation.SyncGrant{KeyID: k.keyID, Key: pk.Plain(), Edition: s.editionByID(k.edition).Slug})
+	}
+	if resp.Editions, err = s.Editions(ctx); err != nil {
+		return keystation.SyncResponse{}, err
+	}
+	if resp.Results == nil {
+		resp.Results = []keystation.SyncResult{}
+	}
+	if resp.Revoked == nil {
+		resp.Revoked = []keystation.KeyID{}
+	}
+	s.log.Info("station synced", "station", st.ID, "reports", len(req.Reports), "grants", len(resp.Grants),
+		"revoked", len(resp.Revoked), "backlog", req.Backlog)
+	return resp, nil
+}
+
+const maxGrantsPerSync = 2000
+
+const qPickKeys = `SELECT id, key_id, key_enc, edition_id, tenant_id, state, station_id, machine_id FROM product_keys
+	WHERE tenant_id = ? AND edition_id = ? AND state = 'available' ORDER BY id LIMIT ?`
+
+func dedupe(ids []keystation.KeyID) []keystation.KeyID {
+	seen := make(map[keystation.KeyID]bool, len(ids))
+	out := ids[:0:0]
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+func (s *Server) prepareSyncReport(ctx context.Context, r keystation.SyncReport) syncPrepared {
+	p := syncPrepared{r: r}
+	if err := r.Validate(); err != nil {
+		p.invalid = err
+		return p
+	}
+	var err error
+	if r.Edition != "" {
+		var ok bool
+		if p.ed, ok = s.edition(r.Edition); !ok {
+			err = keystation.Errorf(keystation.EUNKNOWNEDITION, "no key pool %q", r.Edition)
+		}
+	} else {
+		var ed keystation.Edition
+		if ed, err = s.MatchEdition(ctx, r.OSVersion); err == nil {
+			p.ed, _ = s.edition(ed.Slug)
+		}
+	}
+	if err != nil {
+		p.invalid = err
+		return p
+	}
+	p.mk = s.newMachineKeys(r.Machine)
+	if r.Success {
+		p.hw = s.sealHardware(r.Hardware, r.Machine, r.OSVersion)
+	}
+	if r.Key != "" {
+		p.keyPlain, _ = keystation.ParseProductKey(r.Key)
+		p.keyHash = s.box.Hash("key", p.keyPlain.Plain())
+		b, _ := json.Marshal(r.Provenance)
+		p.prov = string(b)
+	}
+	return p
+}
+
+// applySyncReport applies one station report exactly once, or keeps it as a
+// conflict when the station had no right to the key (invariant 6).
+func (s *Server) applySyncReport(t *txn, st Station, p *syncPrepared, a Actor) (keystation.SyncResult, error) {
+	r := p.r
+	res := keystation.SyncResult{ID: r.ID}
+	if p.invalid != nil {
+		res.Status, res.Code, res.Message = keystation.SyncRejected, keystation.ErrorCode(p.invalid), p.invalid.Error()
+		return res, nil
+	}
+	var prevSuccess int
+	var prevKey, prevMachine sql.NullInt64
+	err := t.queryRow(qReportByUUID, r.ID).Scan(&prevSuccess, &prevKey, &prevMachine)
+	if err == nil {
+		res.Status, res.Message = keystation.SyncDuplicate, "already applied"
+		return res, nil
+	} else if !isNoRows(err) {
+		return res, err
+	}
+	now := fmtTime(s.now())
+	m, err := s.ensureMachine(t, p.mk, a)
+	if err != nil {
+		if keystation.ErrorCode(err) == keystation.EINTERNAL {
+			return res, err
+		}
+		return s.conflict(t, p, keyRow{}, 0, a, keystation.ErrorMessage(err), now)
+	}
+	stID := sql.NullInt64{Int64: st.ID, Valid: true}
+	var k keyRow
+	if p.keyHash != "" {
+		// A key from a list on a USB stick: known by its value, not its id.
+		k, err = scanKey(t.queryRow(qKeyByHash, p.keyHash))
+		if isNoRows(err) {
+			if k, err = s.insertStationKey(t, p, m, st, a); err != nil {
+				return res, err
+			}
+		} else if err != nil {
+			return res, err
+		}
+	} else {
+		k, err = scanKey(t.queryRow(qKeyByKeyID, int64(r.KeyID)))
+		if isNoRows(err) {
+			return s.conflict(t, p, keyRow{}, m.id, a, "the server does not know this keyId", now)
+		}
+		if err != nil {
+			return res, err
+		}
+	}
+	mine := k.station == stID
+	onThisMachine := k.machine.Valid && k.machine.Int64 == m.id
+	switch {
+	case k.state == keystation.StateLeased && mine:
+	case k.state == keystation.StateAssigned && onThisMachine && (mine || p.keyHash != ""):
+	case k.state == keystation.StateAvailable && p.keyHash != "":
+	case k.state == keystation.StateActivated && onThisMachine && r.Success,
+		k.state == keystation.StateFailed && onThisMachine && !r.Success:
+		res.Status, res.Message = keystation.SyncDuplicate, "this machine's result for this key was already recorded"
+		return res, s.insertSyncReport(t, p, k, m.id, a, "duplicate", "", "", "", now)
+	default:
+		return s.conflict(t, p, k, m.id, a, conflictReason(k, stID, onThisMachine), now)
+	}
+	if k.state != keystation.StateAssigned {
+		k.machine = sql.NullInt64{Int64: m.id, Valid: true}
+		k.station = stID
+		if err := s.transition(t, &k, keystation.StateAssigned, hist{reason: keystation.ReasonConsumed, actor: a.Name, report: r.ID}); err != nil {
+			return res, err
+		}
+	}
+	if r.Success {
+		if err := s.transition(t, &k, keystation.StateActivated, hist{reason: keystation.ReasonBound, actor: a.Name,
+			report: r.ID, message: r.Message, code: r.Code}); err != nil {
+			return res, err
+		}
+		if _, err := t.exec(qBindMachine, nullBytes(p.hw.enc), nullStr(p.hw.summary), nullStr(p.hw.osInfo), k.id, now, now, nullStr(a.IP), m.id); err != nil {
+			return res, err
+		}
+		res.Status = keystation.SyncApplied
+		return res, s.insertSyncReport(t, p, k, m.id, a, "applied", "", "", "", now)
+	}
+	f := keystation.ClassifyFailure(r.Code, r.Message)
+	h := hist{actor: a.Name, report: r.ID, message: r.Message, code: r.Code, hres: f.HRESULT}
+	if f.Class == keystation.FaultPC {
+		h.reason = keystation.ReasonPCFault
+		if err := s.transition(t, &k, keystation.StateFailed, h); err != nil {
+			return res, err
+		}
+		k.machine = sql.NullInt64{}
+		if err := s.transition(t, &k, keystation.StateAvailable, hist{reason: keystation.ReasonReturned, actor: a.Name, report: r.ID}); err != nil {
+			return res, err
+		}
+		k.machine = sql.NullInt64{Int64: m.id, Valid: true}
+		if err := s.transition(t, &k, keystation.StateAssigned, hist{reason: keystation.ReasonConsumed, actor: a.Name, report: r.ID}); err != nil {
+			return res, err
+		}
+	} else {
+		h.reason, h.review = keystation.ReasonDefective, f.Review
+		if f.Review {
+			h.reason = keystation.ReasonReview
+		}
+		if err := s.transition(t, &k, keystation.StateFailed, h); err != nil {
+			return res, err
+		}
+		if _, err := t.exec(qBurn, m.id); err != nil {
+			return res, err
+		}
+	}
+	res.Status = keystation.SyncApplied
+	return res, s.insertSyncReport(t, p, k, m.id, a, "applied", string(f.Class), f.HRESULT, "", now)
+}
+
+func conflictReason(k keyRow, st sql.NullInt64, onThisMachine bool) string {
+	switch {
+	case k.state == keystation.StateRevoked:
+		return "the key was revoked by a supervisor"
+	case k.state == keystation.StateLeased:
+		return "the key is leased to another station"
+	case k.state == keystation.StateAvailable:
+		return "the key is no longer leased to this station (reclaimed or released)"
+	case !onThisMachine && (k.state == keystation.StateAssigned || k.state == keystation.StateActivated || k.state == keystation.StateFailed):
+		return "the key is bound to another machine"
+	case k.station != st:
+		return "the key was used through another station or online"
+	}
+	return fmt.Sprintf("the key is %s on this machine", k.state)
+}
+
+const qKeyByHash = `SELECT id, key_id, key_enc, edition_id, tenant_id, state, station_id, machine_id FROM product_keys WHERE key_hash = ?`
+
+// conflict keeps a report that may not be applied, flagged for a supervisor.
+func (s *Server) conflict(t *txn, p *syncPrepared, k keyRow, machine int64, a Actor, reason, now string) (keystation.SyncResult, error) {
+	s.log.Warn("sync conflict", "station", a.Station, "report", p.r.ID, "keyId", p.r.KeyID, "reason", reason)
+	err := s.insertSyncReport(t, p, k, machine, a, "conflict", "", "", reason, now)
+	return keystation.SyncResult{ID: p.r.ID, Status: keystation.SyncConflict, Code: keystation.ECONFLICT, Message: reason}, err
+}
+
+// insertStationKey records a key the server did not issue (from a key list on
+// a USB stick), assigned to the machine that used it, with its provenance.
+func (s *Server) insertStationKey(t *txn, p *syncPrepared, m machineRow, st Station, a Actor) (keyRow, error) {
+	id := p.r.KeyID
+	var n int
+	if err := t.queryRow(`SELECT COUNT(*) FROM product_keys WHERE key_id = ?`, int64(id)).Scan(&n); err != nil {
+		return keyRow{}, err
+	}
+	for n > 0 {
+		v, err := randomKeyID()
+		if err != nil {
+			return keyRow{}, err
+		}
+		id = v
+		if err := t.queryRow(`SELECT COUNT(*) FROM product_keys WHERE key_id = ?`, int64(id)).Scan(&n); err != nil {
+			return keyRow{}, err
+		}
+	}
+	now := fmtTime(s.now())
+	source := fmt.Sprintf("usb:%s sha256:%s station:%d", p.r.Provenance.File, p.r.Provenance.SHA256, st.ID)
+	res, err := t.exec(`INSERT INTO product_keys (key_id, key_hash, key_enc, edition_id, tenant_id, state, station_id, machine_id,
+		source, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'assigned', ?, ?, ?, ?, ?)`, int64(id), p.keyHash,
+		s.box.SealString(p.keyPlain.Plain(), keyPurpose(id)), p.ed.id, st.TenantID, st.ID, m.id, source, now, now)
+	if err != nil {
+		return keyRow{}, err
+	}
+	ref, _ := res.LastInsertId()
+	k := keyRow{id: ref, keyID: id, edition: p.ed.id, tenant: st.TenantID, state: keystation.StateAssigned,
+		station: sql.NullInt64{Int64: st.ID, Valid: true}, machine: sql.NullInt64{Int64: m.id, Valid: true}}
+	if _, err := t.exec(qInsertHistory, ref, "", string(keystation.StateAssigned), keystation.ReasonConsumed, a.Name, k.machine, k.station,
+		p.r.ID, "recorded from "+source, nil, nil, 0, now); err != nil {
+		return keyRow{}, err
+	}
+	return k, nil
+}
+
+func (s *Server) insertSyncReport(t *txn, p *syncPrepared, k keyRow, machine int64, a Actor, outcome, class, hres, conflict, now string) error {
+	r := p.r
+	var keyRef, mach any
+	if k.id != 0 {
+		keyRef = k.id
+	}
+	if machine != 0 {
+		mach = machine
+	}
+	_, err := t.exec(qInsertSyncReport, r.ID, keyRef, int64(r.KeyID), mach, a.Station, r.Operator, p.ed.Slug, r.OSVersion,
+		boolInt(r.Success), r.Message, r.Code, class, hres, outcome, boolInt(r.Simulated), fmtTime(r.At), now, conflict, p.prov)
+	if err != nil {
+		return fmt.Errorf("insert report: %w", err)
+	}
+	return nil
+}
+
+const qInsertSyncReport = `INSERT INTO reports (uuid, key_ref, key_id, machine_id, station_id, operator, edition, os_version,
+	success, result_message, result_code, fault_class, hresult, outcome, simulated, reported_at, received_at, conflict_reason, provenance)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+func nullBytes(b []byte) any {
+	if b == nil {
+		return nil
+	}
+	return b
+}
