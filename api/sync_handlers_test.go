@@ -1,0 +1,161 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"keystation"
+	"keystation/api"
+	"keystation/auth"
+	"keystation/seal"
+	"keystation/store"
+)
+
+// syncServer is a real store behind the real handler, over loopback HTTP.
+type syncServer struct {
+	st  *store.Server
+	srv *httptest.Server
+}
+
+func newSyncServer(t *testing.T) *syncServer {
+	t.Helper()
+	auth.Cost = bcrypt.MinCost
+	box, err := seal.New(bytes.Repeat([]byte{3}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.OpenServer(context.Background(), filepath.Join(t.TempDir(), store.ServerFile), store.Options{Box: box})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(api.NewServer(st, auth.NewAuthenticator(st), nil))
+	t.Cleanup(func() {
+		srv.Close()
+		st.Close()
+	})
+	return &syncServer{st: st, srv: srv}
+}
+
+type syncAnswer struct {
+	status int
+	Code   string            `json:"code"`
+	Fields map[string]string `json:"fields"`
+	Data   json.RawMessage   `json:"data"`
+}
+
+func (s *syncServer) do(t *testing.T, method, path, cred, body string) syncAnswer {
+	t.Helper()
+	req, err := http.NewRequest(method, s.srv.URL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if cred != "" {
+		req.Header.Set("Authorization", "Bearer "+cred)
+	}
+	resp, err := s.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var a syncAnswer
+	if err := json.Unmarshal(raw, &a); err != nil {
+		t.Fatalf("%s %s: not JSON: %q", method, path, raw)
+	}
+	a.status = resp.StatusCode
+	return a
+}
+
+func (s *syncServer) enrol(t *testing.T) keystation.EnrolResponse {
+	t.Helper()
+	tok, err := s.st.CreateEnrolToken(context.Background(), store.EnrolTokenOptions{Actor: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := s.do(t, "POST", "/api/v1/stations/enrol", "", `{"token":"`+tok+`","name":"line-1"}`)
+	if a.status != 200 {
+		t.Fatalf("enrol: %d %+v", a.status, a)
+	}
+	var resp keystation.EnrolResponse
+	if err := json.Unmarshal(a.Data, &resp); err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+func TestSyncEndpoints(t *testing.T) {
+	s := newSyncServer(t)
+	if _, err := s.st.ImportKeys(context.Background(), []store.ImportEntry{
+		{Line: 1, Key: "W7PY2-N837X-89C72-4PPXP-D69QR", Edition: "home"},
+		{Line: 2, Key: "BCDFG-HJKMN-PQRTV-WXY23-46789", Edition: "home"},
+	}, store.ImportOptions{Source: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	enrolled := s.enrol(t)
+	cred := enrolled.Credential
+	reports := make([]string, keystation.MaxSyncReports+1)
+	for i := range reports {
+		reports[i] = "{}"
+	}
+	tests := []struct {
+		name, method, path, cred, body string
+		status                         int
+		code                           string
+		field                          string
+	}{
+		{"enrol with an unknown token", "POST", "/api/v1/stations/enrol", "", `{"token":"ks-enrol-nope","name":"x"}`, 401, keystation.EUNAUTHORIZED, ""},
+		{"enrol without a token", "POST", "/api/v1/stations/enrol", "", `{"name":"x"}`, 400, keystation.EINVALID, "token"},
+		{"enrol without a name", "POST", "/api/v1/stations/enrol", "", `{"token":"t"}`, 400, keystation.EINVALID, "name"},
+		{"enrol with an unknown field", "POST", "/api/v1/stations/enrol", "", `{"token":"t","name":"x","x":1}`, 400, keystation.EINVALID, "x"},
+		{"sync without a credential", "POST", "/api/v1/sync", "", `{}`, 401, keystation.EUNAUTHORIZED, ""},
+		{"sync with a wrong credential", "POST", "/api/v1/sync", cred + "x", `{}`, 401, keystation.EUNAUTHORIZED, ""},
+		{"sync with a negative target", "POST", "/api/v1/sync", cred, `{"targets":{"home":-1}}`, 400, keystation.EINVALID, "targets.home"},
+		{"sync with a huge target", "POST", "/api/v1/sync", cred, `{"targets":{"home":5000}}`, 400, keystation.EINVALID, "targets.home"},
+		{"sync with too many reports", "POST", "/api/v1/sync", cred, `{"reports":[` + strings.Join(reports, ",") + `]}`, 400, keystation.EINVALID, "reports"},
+		{"sync with malformed JSON", "POST", "/api/v1/sync", cred, `{"targets":`, 400, keystation.EINVALID, "body"},
+		{"sync with a wrong type", "POST", "/api/v1/sync", cred, `{"holding":"x"}`, 400, keystation.EINVALID, "holding"},
+		{"reconciliation without a credential", "GET", "/api/v1/sync/reconciliation", "", ``, 401, keystation.EUNAUTHORIZED, ""},
+		{"sync with GET", "GET", "/api/v1/sync", cred, ``, 405, "METHOD_NOT_ALLOWED", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := s.do(t, tt.method, tt.path, tt.cred, tt.body)
+			if a.status != tt.status || a.Code != tt.code {
+				t.Fatalf("got %d %s %v, want %d %s", a.status, a.Code, a.Fields, tt.status, tt.code)
+			}
+			if tt.field != "" && a.Fields[tt.field] == "" {
+				t.Fatalf("fields %v do not name %q", a.Fields, tt.field)
+			}
+		})
+	}
+	if n, _ := s.st.PoolCounts(context.Background(), 0); n[0].States[keystation.StateAvailable] != 2 {
+		t.Fatalf("refused requests changed the pool: %+v", n[0].States)
+	}
+
+	a := s.do(t, "POST", "/api/v1/sync", cred, `{"targets":{"home":2}}`)
+	var resp keystation.SyncResponse
+	if err := json.Unmarshal(a.Data, &resp); err != nil || a.status != 200 || len(resp.Grants) != 2 || len(resp.Editions) < 2 {
+		t.Fatalf("sync: %d %s %+v %v", a.status, a.Code, resp, err)
+	}
+	a = s.do(t, "GET", "/api/v1/sync/reconciliation", cred, "")
+	var rec keystation.Reconciliation
+	if err := json.Unmarshal(a.Data, &rec); err != nil || rec.Leased != 2 || rec.StationID != enrolled.StationID {
+		t.Fatalf("reconciliation: %+v %v", rec, err)
+	}
+	if err := s.st.RevokeStation(context.Background(), enrolled.StationID, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if a := s.do(t, "POST", "/api/v1/sync", cred, `{}`); a.status != 403 || a.Code != keystation.ESTATIONREVOKED {
+		t.Fatalf("revoked station: %d %s", a.status, a.Code)
+	}
+}
