@@ -2,11 +2,13 @@ package api
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"strings"
 
 	"keystation"
 	"keystation/store"
+	"keystation/syncfile"
 )
 
 // SyncStore is what station enrolment and the sync protocol need.
@@ -15,6 +17,7 @@ type SyncStore interface {
 	StationByCredential(ctx context.Context, cred string) (store.Station, error)
 	Sync(ctx context.Context, st store.Station, req keystation.SyncRequest, ip string) (keystation.SyncResponse, error)
 	Reconcile(ctx context.Context, station int64) (keystation.Reconciliation, error)
+	SyncFile(ctx context.Context, file []byte, source string) ([]byte, error)
 }
 
 // MaxSyncBodyBytes bounds a sync request: up to MaxSyncReports reports with
@@ -25,6 +28,26 @@ func (s *Server) syncRoutes() {
 	s.handle("POST", "/api/v1/stations/enrol", s.handleEnrol)
 	s.handle("POST", "/api/v1/sync", s.handleSync)
 	s.handle("GET", "/api/v1/sync/reconciliation", s.handleReconciliation)
+	s.handle("POST", "/api/v1/sync/file", s.handleSyncFile)
+}
+
+// handleSyncFile answers POST /api/v1/sync/file: the body is an air-gapped
+// station's request file (it authenticates itself), the answer the response
+// file to carry back on the USB stick.
+func (s *Server) handleSyncFile(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, syncfile.MaxFileBytes))
+	if err != nil {
+		s.error(w, r, keystation.Errorf(keystation.ETOOLARGE, "the sync file is larger than %d bytes", syncfile.MaxFileBytes))
+		return
+	}
+	out, err := s.Store.SyncFile(r.Context(), body, clientIP(r))
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="keystation-sync-response.json"`)
+	w.Write(out)
 }
 
 // handleEnrol answers POST /api/v1/stations/enrol: a station trades a

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"keystation"
+	"keystation/syncfile"
 )
 
 // Station is an enrolled station as the server knows it.
@@ -122,8 +124,9 @@ func (s *Server) Enrol(ctx context.Context, req keystation.EnrolRequest, ip stri
 	if name == "" {
 		name = req.Hostname
 	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO stations (name, tenant_id, created_at, credential_hash, hostname, last_ip, demo)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`, name, tenant, fmtTime(now), s.box.Hash("station-credential", sec), req.Hostname, ip, demo)
+	res, err := tx.ExecContext(ctx, `INSERT INTO stations (name, tenant_id, created_at, credential_hash, hostname, last_ip, demo, file_key_enc)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, name, tenant, fmtTime(now), s.box.Hash("station-credential", sec), req.Hostname, ip, demo,
+		s.box.Seal(syncfile.DeriveKeyFromSecret(sec), "station/file-key"))
 	if err != nil {
 		return resp, err
 	}
@@ -202,6 +205,30 @@ func (s *Server) station(ctx context.Context, id int64) (Station, string, error)
 		return st, "", keystation.Errorf(keystation.ENOTFOUND, "no station %d", id)
 	}
 	return st, hash, err
+}
+
+// StationFileKey returns the key of a station's USB sync files, refusing a
+// revoked station.
+func (s *Server) StationFileKey(ctx context.Context, id int64) (Station, syncfile.Key, error) {
+	st, _, err := s.station(ctx, id)
+	if keystation.ErrorCode(err) == keystation.ENOTFOUND {
+		return st, nil, errBadStation
+	}
+	if err != nil {
+		return st, nil, err
+	}
+	if st.Revoked {
+		return st, nil, keystation.Errorf(keystation.ESTATIONREVOKED, "station %d was revoked by a supervisor", id)
+	}
+	var enc []byte
+	if err := s.c.r.QueryRowContext(ctx, `SELECT file_key_enc FROM stations WHERE id = ?`, id).Scan(&enc); err != nil {
+		return st, nil, err
+	}
+	k, err := s.box.Open(enc, "station/file-key")
+	if err != nil {
+		return st, nil, err
+	}
+	return st, k, nil
 }
 
 // StationByID returns a station.
@@ -744,4 +771,36 @@ func nullBytes(b []byte) any {
 		return nil
 	}
 	return b
+}
+
+// SyncFile applies a station's USB request file and returns the response
+// file to carry back: the same round trip as Sync, for air-gapped stations.
+func (s *Server) SyncFile(ctx context.Context, file []byte, source string) ([]byte, error) {
+	format, id, err := syncfile.Peek(file)
+	if err != nil {
+		return nil, err
+	}
+	if format != syncfile.RequestFormat {
+		return nil, keystation.Errorf(keystation.EINVALID, "this is a response file; bring the station's request file")
+	}
+	st, k, err := s.StationFileKey(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	req, err := syncfile.ReadRequest(file, k)
+	if err != nil {
+		return nil, err
+	}
+	if len(req.Reports) > keystation.MaxSyncReports {
+		return nil, keystation.Errorf(keystation.EINVALID, "the request file carries more than %d reports", keystation.MaxSyncReports)
+	}
+	resp, err := s.Sync(ctx, st, req, source)
+	if err != nil {
+		return nil, err
+	}
+	var out bytes.Buffer
+	if err := syncfile.WriteResponse(&out, k, st.ID, file, resp); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
 }

@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 	"sync"
@@ -11,6 +12,7 @@ import (
 
 	"keystation"
 	"keystation/store"
+	"keystation/syncfile"
 )
 
 // enrolStation enrols a station with a fresh single-use token.
@@ -317,4 +319,49 @@ func TestSyncConcurrentStationsNeverShareKeys(t *testing.T) {
 		t.Fatalf("%d keys granted, want the whole pool of 200", len(owner))
 	}
 	f.checkHistory()
+}
+
+func TestSyncFileRoundTrip(t *testing.T) {
+	f := newFixture(t, store.Options{})
+	f.importN("home", 5)
+	tok, _ := f.s.CreateEnrolToken(ctx, store.EnrolTokenOptions{Actor: "tester"})
+	enr, err := f.s.Enrol(ctx, keystation.EnrolRequest{Token: tok, Name: "air-gapped"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, id, err := syncfile.DeriveKey(enr.Credential)
+	if err != nil || id != enr.StationID {
+		t.Fatalf("DeriveKey: %d %v", id, err)
+	}
+	var req bytes.Buffer
+	if err := syncfile.WriteRequest(&req, k, id, keystation.SyncRequest{Targets: map[string]int{"home": 2}}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := f.s.SyncFile(ctx, req.Bytes(), "usb")
+	if err != nil {
+		t.Fatalf("SyncFile: %v", err)
+	}
+	resp, err := syncfile.ReadResponse(out, k, id, req.Bytes())
+	if err != nil || len(resp.Grants) != 2 {
+		t.Fatalf("response: %+v, %v", resp, err)
+	}
+	// The same request carried twice grants nothing new (the grants are re-sent).
+	out2, err := f.s.SyncFile(ctx, req.Bytes(), "usb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp2, _ := syncfile.ReadResponse(out2, k, id, req.Bytes())
+	if fmt.Sprint(grantIDs(resp2.Grants)) != fmt.Sprint(grantIDs(resp.Grants)) {
+		t.Fatalf("second answer grants %v, want %v", grantIDs(resp2.Grants), grantIDs(resp.Grants))
+	}
+	// A file forged without the station's credential is refused.
+	var forged bytes.Buffer
+	syncfile.WriteRequest(&forged, syncfile.DeriveKeyFromSecret("guess"), id, keystation.SyncRequest{Targets: map[string]int{"home": 3}})
+	_, err = f.s.SyncFile(ctx, forged.Bytes(), "usb")
+	wantCode(t, err, keystation.EUNAUTHORIZED)
+	if err := f.s.RevokeStation(ctx, id, "tester"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.s.SyncFile(ctx, req.Bytes(), "usb")
+	wantCode(t, err, keystation.ESTATIONREVOKED)
 }

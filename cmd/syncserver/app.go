@@ -40,7 +40,10 @@ Usage:
   syncserver users list | disable NAME | enable NAME | set-password NAME [--password-stdin]
   syncserver stations enrol-token [--name NAME] [--uses N] [--ttl DURATION] [--tenant ID]
   syncserver stations list | reclaim ID | revoke ID | reconcile ID
+  syncserver stations sync-file --in REQUEST_FILE [--out RESPONSE_FILE]   (air-gapped station via USB stick)
   syncserver editions list | add --slug SLUG --name NAME --pattern TEXT [--pattern TEXT ...] [--low-stock N]
+  syncserver tenants add NAME | list
+  syncserver audit verify [--json]
 
 Every flag has an environment variable: KEYSTATION_DATA, KEYSTATION_ADDR,
 KEYSTATION_LOG_LEVEL, KEYSTATION_BURN_CAP, KEYSTATION_ALLOW_DEMO_ON_NETWORK.
@@ -69,6 +72,10 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = runStations(ctx, rest, stdout, stderr)
 	case "editions":
 		err = runEditions(ctx, rest, stdout, stderr)
+	case "tenants":
+		err = runTenants(ctx, rest, stdout, stderr)
+	case "audit":
+		err = runAudit(ctx, rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
@@ -227,6 +234,9 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	a := auth.NewAuthenticator(st)
 	m.API = api.NewServer(st, a, m.Logger)
+	if err := setupAdminAPI(ctx, m.API, st); err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", m.Config.Addr)
 	if err != nil {
 		return err

@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -14,7 +17,7 @@ import (
 
 func runStations(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return usageError{"stations: use enrol-token, list, reclaim, revoke or reconcile"}
+		return usageError{"stations: use enrol-token, list, reclaim, revoke, reconcile or sync-file"}
 	}
 	sub, args := args[0], args[1:]
 	fs := newFlags("stations "+sub, stderr)
@@ -24,6 +27,8 @@ func runStations(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	ttl := fs.Duration("ttl", 24*time.Hour, "how long the token is valid")
 	tenant := fs.Int64("tenant", 1, "tenant ID")
 	asJSON := fs.Bool("json", false, "print JSON")
+	in := fs.String("in", "", "sync-file: the station's request file")
+	out := fs.String("out", "", "sync-file: where to write the response file (default: next to the request)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -37,7 +42,7 @@ func runStations(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if id, err = strconv.ParseInt(pos[0], 10, 64); err != nil {
 			return usageError{"station ID must be a number"}
 		}
-	case "enrol-token", "list":
+	case "enrol-token", "list", "sync-file":
 	default:
 		return usageError{"stations: unknown subcommand " + sub}
 	}
@@ -96,6 +101,26 @@ func runStations(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			return err
 		}
 		fmt.Fprintf(stdout, "station %d: credential revoked; reclaim its keys with: syncserver stations reclaim %d\n", id, id)
+	case "sync-file":
+		if *in == "" {
+			return usageError{"stations sync-file needs --in REQUEST_FILE"}
+		}
+		req, err := os.ReadFile(*in)
+		if err != nil {
+			return err
+		}
+		resp, err := st.SyncFile(ctx, req, "usb-file")
+		if err != nil {
+			return err
+		}
+		dst := *out
+		if dst == "" {
+			dst = strings.TrimSuffix(*in, filepath.Ext(*in)) + ".response.json"
+		}
+		if err := os.WriteFile(dst, resp, 0o600); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "response written to %s; carry it back to the station and run: station sync --import %s\n", dst, filepath.Base(dst))
 	case "reconcile":
 		if _, err := st.StationByID(ctx, id); err != nil {
 			return err

@@ -10,6 +10,7 @@ ALTER TABLE stations ADD COLUMN backlog INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE stations ADD COLUMN buffer TEXT NOT NULL DEFAULT '{}';  -- unused leased keys per edition, as the station reported them
 ALTER TABLE stations ADD COLUMN targets TEXT NOT NULL DEFAULT '{}'; -- buffer levels the station asked for
 ALTER TABLE stations ADD COLUMN demo INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE stations ADD COLUMN file_key_enc BLOB; -- sealed key of the station's USB sync files
 
 -- Tokens a supervisor creates to enrol stations; only their hash is kept.
 CREATE TABLE enrol_tokens (
