@@ -86,7 +86,10 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	return exitCode(err, stderr)
 }
 
-type usageError struct{ msg string }
+type usageError struct {
+	msg     string
+	printed bool // the flag package already said it
+}
 
 func (e usageError) Error() string { return e.msg }
 
@@ -99,7 +102,9 @@ func exitCode(err error, stderr io.Writer) int {
 	}
 	var ue usageError
 	if errors.As(err, &ue) {
-		fmt.Fprintf(stderr, "syncserver: %s\n", ue.msg)
+		if !ue.printed {
+			fmt.Fprintf(stderr, "syncserver: %s\n", ue.msg)
+		}
 		return exitUsage
 	}
 	fmt.Fprintf(stderr, "syncserver: %s\n", describe(err))
@@ -160,7 +165,10 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
-			return nil, err
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, usageError{msg: err.Error(), printed: true}
 		}
 		args = fs.Args()
 		if len(args) == 0 {
