@@ -182,7 +182,7 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 func newLogger(w io.Writer, level string, json bool) (*slog.Logger, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, usageError{fmt.Sprintf("log level %q: use debug, info, warn or error", level)}
+		return nil, usageError{msg: fmt.Sprintf("log level %q: use debug, info, warn or error", level)}
 	}
 	opts := &slog.HandlerOptions{Level: l}
 	if json {
@@ -305,7 +305,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	if m.Config.BurnCap < 1 {
-		return usageError{"--burn-cap must be at least 1"}
+		return usageError{msg: "--burn-cap must be at least 1"}
 	}
 	log, err := newLogger(stderr, m.Config.LogLevel, true)
 	if err != nil {

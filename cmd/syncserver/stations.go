@@ -17,7 +17,7 @@ import (
 
 func runStations(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return usageError{"stations: use enrol-token, list, reclaim, revoke, reconcile or sync-file"}
+		return usageError{msg: "stations: use enrol-token, list, reclaim, revoke, reconcile or sync-file"}
 	}
 	sub, args := args[0], args[1:]
 	fs := newFlags("stations "+sub, stderr)
@@ -37,14 +37,14 @@ func runStations(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	switch sub {
 	case "reclaim", "revoke", "reconcile":
 		if len(pos) != 1 {
-			return usageError{"stations " + sub + " takes exactly one station ID"}
+			return usageError{msg: "stations " + sub + " takes exactly one station ID"}
 		}
 		if id, err = strconv.ParseInt(pos[0], 10, 64); err != nil {
-			return usageError{"station ID must be a number"}
+			return usageError{msg: "station ID must be a number"}
 		}
 	case "enrol-token", "list", "sync-file":
 	default:
-		return usageError{"stations: unknown subcommand " + sub}
+		return usageError{msg: "stations: unknown subcommand " + sub}
 	}
 	st, _, err := cliStore(ctx, *data, stderr)
 	if err != nil {
@@ -54,7 +54,7 @@ func runStations(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	switch sub {
 	case "enrol-token":
 		if *uses < 1 || *uses > 10000 {
-			return usageError{"--uses must be between 1 and 10000"}
+			return usageError{msg: "--uses must be between 1 and 10000"}
 		}
 		tok, err := st.CreateEnrolToken(ctx, store.EnrolTokenOptions{Name: *name, Tenant: *tenant, Uses: *uses, TTL: *ttl, Actor: "cli"})
 		if err != nil {
@@ -103,7 +103,7 @@ func runStations(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		fmt.Fprintf(stdout, "station %d: credential revoked; reclaim its keys with: syncserver stations reclaim %d\n", id, id)
 	case "sync-file":
 		if *in == "" {
-			return usageError{"stations sync-file needs --in REQUEST_FILE"}
+			return usageError{msg: "stations sync-file needs --in REQUEST_FILE"}
 		}
 		req, err := os.ReadFile(*in)
 		if err != nil {
