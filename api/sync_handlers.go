@@ -29,6 +29,40 @@ func (s *Server) syncRoutes() {
 	s.handle("POST", "/api/v1/sync", s.handleSync)
 	s.handle("GET", "/api/v1/sync/reconciliation", s.handleReconciliation)
 	s.handle("POST", "/api/v1/sync/file", s.handleSyncFile)
+	s.handle("POST", "/api/v1/sync/signin", s.handleStationSignIn)
+}
+
+// Operator is who signed in at a station.
+type Operator struct {
+	Username string `json:"username"`
+	Role     string `json:"role"`
+	TenantID int64  `json:"tenantId"`
+}
+
+// handleStationSignIn answers POST /api/v1/sync/signin: a station checks an
+// operator's username and password (the station then caches a verifier of
+// its own for signing in while offline).
+func (s *Server) handleStationSignIn(w http.ResponseWriter, r *http.Request) {
+	st, err := s.station(r)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	var c credentials
+	if err := decodeJSON(w, r, &c, MaxBodyBytes); err != nil {
+		s.error(w, r, err)
+		return
+	}
+	u, err := s.authenticate(r, c)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	if u.TenantID != st.TenantID && u.Role != store.RoleSuperAdmin {
+		s.error(w, r, keystation.Errorf(keystation.EFORBIDDEN, "this operator belongs to another tenant than the station"))
+		return
+	}
+	respond(w, keystation.EOK, "signed in", Operator{Username: u.Username, Role: u.Role, TenantID: u.TenantID})
 }
 
 // handleSyncFile answers POST /api/v1/sync/file: the body is an air-gapped

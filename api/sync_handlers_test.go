@@ -152,6 +152,26 @@ func TestSyncEndpoints(t *testing.T) {
 	if err := json.Unmarshal(a.Data, &rec); err != nil || rec.Leased != 2 || rec.StationID != enrolled.StationID {
 		t.Fatalf("reconciliation: %+v %v", rec, err)
 	}
+	hash, _ := auth.HashPassword("operator-password")
+	if _, err := s.st.CreateUser(context.Background(), store.User{Username: "op", PasswordHash: hash, Role: store.RoleOperator}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name, cred, body string
+		status           int
+	}{
+		{"operator signs in", cred, `{"username":"op","password":"operator-password"}`, 200},
+		{"wrong password", cred, `{"username":"op","password":"nope-nope"}`, 401},
+		{"unknown operator", cred, `{"username":"who","password":"operator-password"}`, 401},
+		{"no station credential", "", `{"username":"op","password":"operator-password"}`, 401},
+		{"missing password", cred, `{"username":"op"}`, 400},
+	} {
+		t.Run("signin "+tt.name, func(t *testing.T) {
+			if a := s.do(t, "POST", "/api/v1/sync/signin", tt.cred, tt.body); a.status != tt.status {
+				t.Fatalf("status %d %s, want %d", a.status, a.Code, tt.status)
+			}
+		})
+	}
 	if err := s.st.RevokeStation(context.Background(), enrolled.StationID, "test"); err != nil {
 		t.Fatal(err)
 	}
