@@ -9,7 +9,7 @@ DATA ?= data/demo
 ADDR ?= 127.0.0.1:8080
 SETUP_STAMP := .cache/setup.stamp
 
-.PHONY: all setup build run test test-short vet fuzz bench clean help
+.PHONY: all setup build run test test-short vet fuzz bench clean help screenshots package-windows check-windows
 
 all: build
 
@@ -18,6 +18,8 @@ help:
 	@echo "make test   - set up, vet and run every test"
 	@echo "make bench  - print the benchmark figures"
 	@echo "make fuzz   - run each fuzz target briefly"
+	@echo "make screenshots     - PNGs of every station screen (both languages) into docs/screenshots"
+	@echo "make package-windows - dist/station.exe with icon, version and administrator manifest"
 
 $(SETUP_STAMP): scripts/setup.sh go.mod
 	@bash scripts/setup.sh
@@ -51,6 +53,20 @@ fuzz: setup
 
 bench: build
 	$(GO) run ./cmd/kbench
+
+# Screenshots of every station screen in both languages, under Xvfb.
+screenshots: build
+	@bash scripts/screenshots.sh
+
+# station.exe for Windows: GUI subsystem, icon, version metadata, and a
+# manifest that asks for administrator rights (activation needs them).
+package-windows: setup
+	@bash scripts/package-windows.sh
+
+# The Windows builds compile (mingw cross-compile).
+check-windows: setup
+	CGO_ENABLED=1 GOOS=windows GOARCH=amd64 CC=x86_64-w64-mingw32-gcc $(GO) build -o /dev/null ./cmd/station
+	CGO_ENABLED=1 GOOS=windows GOARCH=amd64 CC=x86_64-w64-mingw32-gcc $(GO) build -o /dev/null ./cmd/syncserver
 
 clean:
 	rm -rf $(BIN) .cache
