@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Error codes. Each adapter maps them to its own representation (the api
@@ -40,6 +41,8 @@ type Error struct {
 	Message string
 	// Fields maps a field name to what is wrong with it.
 	Fields map[string]string
+	// RetryAfter, when set, says how long the caller should wait.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {
@@ -91,6 +94,16 @@ func ErrorMessage(err error) string {
 		return e.Message
 	}
 	return "internal error"
+}
+
+// ErrorRetryAfter returns how long the caller of a refused request should
+// wait, or 0.
+func ErrorRetryAfter(err error) time.Duration {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.RetryAfter
+	}
+	return 0
 }
 
 // ErrorFields returns the field errors of err, if any.

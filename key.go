@@ -6,6 +6,7 @@ package keystation
 
 import (
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 )
@@ -67,6 +68,10 @@ func ParseProductKey(s string) (ProductKey, error) {
 // String returns the key masked; use Plain for the real value. This keeps a key
 // that slips into a log line or a %v from being printed whole.
 func (k ProductKey) String() string { return k.Masked() }
+
+// LogValue keeps structured logs (slog's JSON handler ignores String) from
+// printing the whole key.
+func (k ProductKey) LogValue() slog.Value { return slog.StringValue(k.Masked()) }
 
 // Plain returns the full key. Call it only where the key must reach the
 // activation service, the worker's screen or an encrypted column.

@@ -124,7 +124,8 @@ func jsonError(err error) error {
 	case errors.As(err, &syn):
 		return keystation.FieldError(map[string]string{"body": fmt.Sprintf("malformed JSON at byte %d", syn.Offset)})
 	case errors.As(err, &typ):
-		field := typ.Field
+		// Embedded structs show up in the path ("credentials.username").
+		field := strings.TrimPrefix(typ.Field, "credentials.")
 		if field == "" {
 			field = "body"
 		}

@@ -11,9 +11,11 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
@@ -40,6 +42,8 @@ type Server struct {
 
 	mux     *http.ServeMux
 	methods map[string][]string // path → methods, for 405 answers
+
+	adm adminState // the supervisors' admin API (admin_handlers.go)
 }
 
 // NewServer wires the routes.
@@ -145,8 +149,8 @@ func (s *Server) errorWith(w http.ResponseWriter, r *http.Request, err error, fa
 		id, _ := r.Context().Value(requestIDKey).(string)
 		s.Logger.Error("internal error", "request", id, "path", r.URL.Path, "err", err)
 	}
-	if code == keystation.ERATELIMIT {
-		w.Header().Set("Retry-After", "30")
+	if wait := keystation.ErrorRetryAfter(err); wait > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 	}
 	writeJSON(w, StatusOf(code), envelope{Code: code, Message: keystation.ErrorMessage(err),
 		Fields: keystation.ErrorFields(err), Failure: failure})

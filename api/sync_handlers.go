@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 
 	"keystation"
 	"keystation/store"
@@ -105,14 +106,15 @@ func (s *Server) handleEnrol(w http.ResponseWriter, r *http.Request) {
 	}
 	ip := clientIP(r)
 	now := s.Now()
-	if wait := s.Auth.Limiter.Blocked(now, "enrol:"+ip, ip); wait > 0 {
-		s.error(w, r, keystation.Errorf(keystation.ERATELIMIT, "too many failed enrolments; try again in %s", wait.Round(1e9)))
+	if wait := s.Auth.Limiter.Blocked(now, "enrol:"+ip, ""); wait > 0 {
+		s.error(w, r, &keystation.Error{Code: keystation.ERATELIMIT, RetryAfter: wait,
+			Message: "too many failed enrolments; try again in " + wait.Round(time.Second).String()})
 		return
 	}
 	resp, err := s.Store.Enrol(r.Context(), req, ip)
 	if err != nil {
 		if keystation.ErrorCode(err) == keystation.EUNAUTHORIZED {
-			s.Auth.Limiter.Fail(now, "enrol:"+ip, ip)
+			s.Auth.Limiter.Fail(now, "enrol:"+ip, "")
 		}
 		s.error(w, r, err)
 		return

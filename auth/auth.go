@@ -9,6 +9,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"strings"
 	"sync"
 	"time"
 
@@ -75,9 +76,12 @@ func NewAuthenticator(users UserSource) *Authenticator {
 // password, an unknown user and a disabled user get the same EUNAUTHORIZED
 // error; repeated failures from one client or for one name get ERATELIMIT.
 func (a *Authenticator) Authenticate(ctx context.Context, username, password, client string) (store.User, error) {
+	// The store matches names trimmed: so must the limiter, or " name" would
+	// be a fresh set of guesses at a locked-out name.
+	username = strings.TrimSpace(username)
 	now := a.Now()
 	if wait := a.Limiter.Blocked(now, username, client); wait > 0 {
-		return store.User{}, &keystation.Error{Code: keystation.ERATELIMIT,
+		return store.User{}, &keystation.Error{Code: keystation.ERATELIMIT, RetryAfter: wait,
 			Message: "too many failed sign-ins; try again in " + wait.Round(time.Second).String()}
 	}
 	u, err := a.Users.UserByName(ctx, username)
@@ -91,6 +95,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, username, password, cl
 		return store.User{}, errBadCredentials
 	}
 	if a.cachedOK(u, password, now) {
+		a.Limiter.Succeed(username, client)
 		return u, nil
 	}
 	if bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(password)) != nil {

@@ -1,18 +1,23 @@
 package auth
 
 import (
+	"strings"
 	"sync"
 	"time"
 )
 
 // Limiter slows down password guessing: after MaxFailures failures within
 // Window for one username or one client address, further attempts are refused
-// for a lock-out that doubles with each new failure, up to MaxLock.
+// for a lock-out that doubles with each new failure, up to MaxLock. A client
+// address gets ClientFactor times as many tries as a username, since a whole
+// production line may sit behind one address.
 type Limiter struct {
 	MaxFailures int
 	Window      time.Duration
 	BaseLock    time.Duration
 	MaxLock     time.Duration
+	// ClientFactor multiplies MaxFailures for client addresses.
+	ClientFactor int
 
 	mu      sync.Mutex
 	entries map[string]*failures
@@ -21,6 +26,7 @@ type Limiter struct {
 type failures struct {
 	count int
 	first time.Time
+	last  time.Time
 	until time.Time
 }
 
@@ -28,7 +34,7 @@ type failures struct {
 // 30 s locks doubling to 15 minutes.
 func NewLimiter() *Limiter {
 	return &Limiter{MaxFailures: 5, Window: 5 * time.Minute, BaseLock: 30 * time.Second, MaxLock: 15 * time.Minute,
-		entries: map[string]*failures{}}
+		ClientFactor: 4, entries: map[string]*failures{}}
 }
 
 func keys(username, client string) []string {
@@ -60,14 +66,22 @@ func (l *Limiter) Fail(now time.Time, username, client string) {
 		l.entries = map[string]*failures{}
 	}
 	for _, k := range keys(username, client) {
+		limit := l.MaxFailures
+		if strings.HasPrefix(k, "c:") {
+			limit *= max(l.ClientFactor, 1)
+		}
 		f, ok := l.entries[k]
-		if !ok || now.Sub(f.first) > l.Window && now.After(f.until) {
+		// The window counts from the last failure or the end of the last
+		// lock, so a guesser does not get fresh tries after each lock.
+		quiet := f != nil && now.Sub(f.last) > l.Window && now.Sub(f.until) > l.Window
+		if !ok || quiet {
 			f = &failures{first: now}
 			l.entries[k] = f
 		}
 		f.count++
-		if f.count >= l.MaxFailures {
-			lock := l.BaseLock << min(f.count-l.MaxFailures, 10)
+		f.last = now
+		if f.count >= limit {
+			lock := l.BaseLock << min(f.count-limit, 10)
 			f.until = now.Add(min(lock, l.MaxLock))
 		}
 	}

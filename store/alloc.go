@@ -321,6 +321,15 @@ func (s *Server) Report(ctx context.Context, r keystation.Report, opt ReportOpti
 		var prevKey, prevMachine sql.NullInt64
 		err = t.queryRow(qReportByUUID, r.ID).Scan(&prevSuccess, &prevKey, &prevMachine)
 		if err == nil {
+			var prevKeyID int64
+			if prevKey.Valid {
+				if err := t.queryRow(`SELECT key_id FROM product_keys WHERE id = ?`, prevKey.Int64).Scan(&prevKeyID); err != nil {
+					return err
+				}
+			}
+			if prevMachine.Int64 != m.id || keystation.KeyID(prevKeyID) != r.KeyID || (prevSuccess == 1) != r.Success {
+				return keystation.Errorf(keystation.ECONFLICT, "reportId %s was already used for another report", r.ID)
+			}
 			res.Outcome = OutcomeDuplicate
 			next, _, soft = s.assign(t, m, edRow, a)
 			return hardOnly(&soft)
