@@ -38,7 +38,7 @@ vet: setup
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt would change:"; gofmt -l .; exit 1; }
 
-test: setup vet
+test: setup vet check-windows
 	$(GO) test -count=1 -timeout 20m ./...
 
 test-short: setup
@@ -63,10 +63,12 @@ screenshots: build
 package-windows: setup
 	@bash scripts/package-windows.sh
 
-# The Windows builds compile (mingw cross-compile).
+# The Windows builds compile (mingw cross-compile). Same -trimpath and tags as
+# scripts/package-windows.sh, so the two share the Go build cache (a cold
+# Windows cgo build of sqlite3 and go-gl takes minutes).
 check-windows: setup
-	CGO_ENABLED=1 GOOS=windows GOARCH=amd64 CC=x86_64-w64-mingw32-gcc $(GO) build -o /dev/null ./cmd/station
-	CGO_ENABLED=1 GOOS=windows GOARCH=amd64 CC=x86_64-w64-mingw32-gcc $(GO) build -o /dev/null ./cmd/syncserver
+	CGO_ENABLED=1 GOOS=windows GOARCH=amd64 CC=x86_64-w64-mingw32-gcc $(GO) build -trimpath -tags release,migrated_fynedo -o /dev/null ./cmd/station
+	CGO_ENABLED=1 GOOS=windows GOARCH=amd64 CC=x86_64-w64-mingw32-gcc $(GO) build -trimpath -tags release,migrated_fynedo -o /dev/null ./cmd/syncserver
 
 clean:
 	rm -rf $(BIN) .cache
