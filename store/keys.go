@@ -25,6 +25,9 @@ type ImportOptions struct {
 	Tenant int64  // 0: the default tenant
 	Actor  string // who imports (user name, "cli", "demo")
 	Demo   bool
+	// By is who imports, for the audit log (written in the import's
+	// transaction); Actor is used when By.User is empty.
+	By AuditBy
 }
 
 // LineNote is a line of an import that was skipped or rejected, and why.
@@ -115,6 +118,10 @@ func (s *Server) ImportKeys(ctx context.Context, entries []ImportEntry, opt Impo
 		} else if !isNoRows(err) {
 			return res, err
 		}
+		if e.KeyID != 0 && !e.KeyID.Valid() {
+			res.Rejected = append(res.Rejected, LineNote{e.Line, fmt.Sprintf("keyId %d is not 13 digits", int64(e.KeyID))})
+			continue
+		}
 		id := e.KeyID
 		if id == 0 {
 			if id, err = newKeyID(ctx, byID); err != nil {
@@ -142,6 +149,15 @@ func (s *Server) ImportKeys(ctx context.Context, entries []ImportEntry, opt Impo
 		res.Imported++
 		res.ByEdition[ed.Slug]++
 	}
+	by := opt.By
+	if by.User == "" {
+		by.User = opt.Actor
+	}
+	if err := s.appendAudit(ctx, tx, by, AuditEvent{Tenant: opt.Tenant, Action: AuditKeyImport, ObjectType: "pool",
+		Detail: map[string]any{"source": opt.Source, "imported": res.Imported, "by_edition": res.ByEdition,
+			"skipped": len(res.Skipped), "rejected": len(res.Rejected), "demo": opt.Demo}}); err != nil {
+		return res, err
+	}
 	if err := tx.Commit(); err != nil {
 		return res, err
 	}
@@ -153,11 +169,10 @@ func (s *Server) ImportKeys(ctx context.Context, entries []ImportEntry, opt Impo
 // newKeyID picks an unused 13-digit keyId for a key imported without one.
 func newKeyID(ctx context.Context, byID *sql.Stmt) (keystation.KeyID, error) {
 	for range 100 {
-		n, err := rand.Int(rand.Reader, big.NewInt(8_999_999_999_999))
+		id, err := randomKeyID()
 		if err != nil {
 			return 0, err
 		}
-		id := keystation.KeyID(n.Int64() + 1_000_000_000_000)
 		var c int
 		if err := byID.QueryRowContext(ctx, int64(id)).Scan(&c); err != nil {
 			return 0, err
@@ -167,6 +182,15 @@ func newKeyID(ctx context.Context, byID *sql.Stmt) (keystation.KeyID, error) {
 		}
 	}
 	return 0, fmt.Errorf("could not find a free keyId")
+}
+
+// randomKeyID returns a random 13-digit keyId.
+func randomKeyID() (keystation.KeyID, error) {
+	n, err := rand.Int(rand.Reader, big.NewInt(8_999_999_999_999))
+	if err != nil {
+		return 0, err
+	}
+	return keystation.KeyID(n.Int64() + 1_000_000_000_000), nil
 }
 
 func boolInt(b bool) int {

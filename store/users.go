@@ -34,8 +34,16 @@ func ValidRole(r string) bool {
 	return r == RoleSuperAdmin || r == RoleTenantAdmin || r == RoleOperator
 }
 
-// CreateUser adds a user; PasswordHash must already be a password hash.
+// CreateUser adds a user; PasswordHash must already be a password hash. The
+// audit log records it as a system change; callers that know who asks use
+// CreateUserBy.
 func (s *Server) CreateUser(ctx context.Context, u User) (User, error) {
+	return s.CreateUserBy(ctx, u, AuditBy{})
+}
+
+// CreateUserBy adds a user and records who did it in the audit log, in the
+// same transaction.
+func (s *Server) CreateUserBy(ctx context.Context, u User, by AuditBy) (User, error) {
 	f := map[string]string{}
 	if !usernameRE.MatchString(u.Username) {
 		f["username"] = "1 to 64 letters, digits, '.', '_', '@' or '-', starting with a letter or digit"
@@ -77,6 +85,10 @@ func (s *Server) CreateUser(ctx context.Context, u User) (User, error) {
 		return u, err
 	}
 	u.ID, _ = res.LastInsertId()
+	if err := s.appendAudit(ctx, tx, by, AuditEvent{Tenant: u.TenantID, Action: AuditUserCreate, ObjectType: "user",
+		ObjectID: u.Username, Detail: map[string]any{"role": u.Role, "tenant": u.TenantID, "demo": u.Demo}}); err != nil {
+		return u, err
+	}
 	if err := tx.Commit(); err != nil {
 		return u, err
 	}
@@ -97,28 +109,47 @@ func (s *Server) UserByName(ctx context.Context, name string) (User, error) {
 	return u, err
 }
 
-// SetPassword replaces a user's password hash.
+// SetPassword replaces a user's password hash (audited as a system change).
 func (s *Server) SetPassword(ctx context.Context, name, hash string) error {
-	return s.updateUser(ctx, name, `UPDATE users SET password_hash = ?, updated_at = ? WHERE username = ?`, hash)
+	return s.SetPasswordBy(ctx, name, hash, AuditBy{})
 }
 
-// SetDisabled disables or enables a user.
+// SetPasswordBy replaces a user's password hash, audited.
+func (s *Server) SetPasswordBy(ctx context.Context, name, hash string, by AuditBy) error {
+	return s.updateUser(ctx, name, `UPDATE users SET password_hash = ?, updated_at = ? WHERE username = ?`, hash, by, AuditUserPassword)
+}
+
+// SetDisabled disables or enables a user (audited as a system change).
 func (s *Server) SetDisabled(ctx context.Context, name string, disabled bool) error {
-	return s.updateUser(ctx, name, `UPDATE users SET disabled = ?, updated_at = ? WHERE username = ?`, boolInt(disabled))
+	return s.SetDisabledBy(ctx, name, disabled, AuditBy{})
 }
 
-func (s *Server) updateUser(ctx context.Context, name, q string, v any) error {
+// SetDisabledBy disables or enables a user, audited.
+func (s *Server) SetDisabledBy(ctx context.Context, name string, disabled bool, by AuditBy) error {
+	action := AuditUserEnable
+	if disabled {
+		action = AuditUserDisable
+	}
+	return s.updateUser(ctx, name, `UPDATE users SET disabled = ?, updated_at = ? WHERE username = ?`, boolInt(disabled), by, action)
+}
+
+func (s *Server) updateUser(ctx context.Context, name, q string, v any, by AuditBy, action string) error {
 	tx, err := s.c.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, q, v, fmtTime(s.now()), name)
-	if err != nil {
+	var tenant int64
+	if err := tx.QueryRowContext(ctx, `SELECT tenant_id FROM users WHERE username = ?`, name).Scan(&tenant); isNoRows(err) {
+		return keystation.Errorf(keystation.ENOTFOUND, "no user %q", name)
+	} else if err != nil {
 		return err
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return keystation.Errorf(keystation.ENOTFOUND, "no user %q", name)
+	if _, err := tx.ExecContext(ctx, q, v, fmtTime(s.now()), name); err != nil {
+		return err
+	}
+	if err := s.appendAudit(ctx, tx, by, AuditEvent{Tenant: tenant, Action: action, ObjectType: "user", ObjectID: name}); err != nil {
+		return err
 	}
 	return tx.Commit()
 }

@@ -46,7 +46,7 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitCode(err, stderr)
 	}
 	if len(pos) != 1 {
-		return exitCode(usageError{"keys import takes exactly one FILE"}, stderr)
+		return exitCode(usageError{msg: "keys import takes exactly one FILE"}, stderr)
 	}
 	f, err := os.Open(pos[0])
 	if err != nil {
@@ -115,7 +115,7 @@ func findEdition(ctx context.Context, st *store.Server, v string) (keystation.Ed
 		}
 		names[i] = e.Slug
 	}
-	return keystation.Edition{}, usageError{fmt.Sprintf("no edition %q (have: %s)", v, strings.Join(names, ", "))}
+	return keystation.Edition{}, usageError{msg: fmt.Sprintf("no edition %q (have: %s)", v, strings.Join(names, ", "))}
 }
 
 // Demo data: marked demo in the database, credentials kept in the data
@@ -130,7 +130,9 @@ const (
 // DemoCredentials is what "syncserver demo" prints: one JSON object starting
 // with the operator. Later features add their own members.
 type DemoCredentials struct {
-	Operator Credential `json:"operator"`
+	Operator    Credential        `json:"operator"`
+	Admin       *Credential       `json:"admin,omitempty"`
+	TenantAdmin *TenantCredential `json:"tenantAdmin,omitempty"`
 	// StationEnrolToken enrols demo stations (make run enrols one with it).
 	StationEnrolToken string `json:"stationEnrolToken"`
 	Demo              string `json:"demo"`
@@ -189,6 +191,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return err
 		}
 		log.Info("demo keys generated", "edition", c.Edition, "imported", res.Imported)
+	}
+	if err := ensureDemoAdmin(ctx, st, &creds, log); err != nil {
+		return err
 	}
 	if err := saveDemoCredentials(*data, creds); err != nil {
 		return err
@@ -298,7 +303,7 @@ func readPassword(stdin io.Reader, fromStdin bool) (string, bool, error) {
 
 func runUsers(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return usageError{"users: use add, list, disable, enable or set-password"}
+		return usageError{msg: "users: use add, list, disable, enable or set-password"}
 	}
 	sub, args := args[0], args[1:]
 	fs := newFlags("users "+sub, stderr)
@@ -312,7 +317,7 @@ func runUsers(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	}
 	needName := sub != "list"
 	if needName && len(pos) != 1 {
-		return usageError{"users " + sub + " takes exactly one NAME"}
+		return usageError{msg: "users " + sub + " takes exactly one NAME"}
 	}
 	st, _, err := cliStore(ctx, *data, stderr)
 	if err != nil {
@@ -322,7 +327,7 @@ func runUsers(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	switch sub {
 	case "add":
 		if *role == "" {
-			return usageError{"users add needs --role operator|tenant-admin|super-admin"}
+			return usageError{msg: "users add needs --role operator|tenant-admin|super-admin"}
 		}
 		pw, generated, err := readPassword(stdin, *pwStdin)
 		if err != nil {
@@ -332,7 +337,7 @@ func runUsers(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		if err != nil {
 			return err
 		}
-		u, err := st.CreateUser(ctx, store.User{Username: pos[0], PasswordHash: hash, Role: *role, TenantID: *tenant})
+		u, err := st.CreateUserBy(ctx, store.User{Username: pos[0], PasswordHash: hash, Role: *role, TenantID: *tenant}, cliBy())
 		if err != nil {
 			return err
 		}
@@ -349,7 +354,7 @@ func runUsers(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		if err != nil {
 			return err
 		}
-		if err := st.SetPassword(ctx, pos[0], hash); err != nil {
+		if err := st.SetPasswordBy(ctx, pos[0], hash, cliBy()); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "password of %s changed\n", pos[0])
@@ -357,7 +362,7 @@ func runUsers(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 			fmt.Fprintf(stdout, "password: %s\n", pw)
 		}
 	case "disable", "enable":
-		if err := st.SetDisabled(ctx, pos[0], sub == "disable"); err != nil {
+		if err := st.SetDisabledBy(ctx, pos[0], sub == "disable", cliBy()); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "user %s %sd\n", pos[0], sub)
@@ -380,7 +385,7 @@ func runUsers(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		}
 		return tw.Flush()
 	default:
-		return usageError{"users: unknown subcommand " + sub}
+		return usageError{msg: "users: unknown subcommand " + sub}
 	}
 	return nil
 }
@@ -392,7 +397,7 @@ func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
 func runEditions(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return usageError{"editions: use list or add"}
+		return usageError{msg: "editions: use list or add"}
 	}
 	sub, args := args[0], args[1:]
 	fs := newFlags("editions "+sub, stderr)
@@ -439,7 +444,7 @@ func runEditions(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 		return tw.Flush()
 	default:
-		return usageError{"editions: unknown subcommand " + sub}
+		return usageError{msg: "editions: unknown subcommand " + sub}
 	}
 	return nil
 }
