@@ -52,6 +52,8 @@ type AdminStore interface {
 	ExportActivations(ctx context.Context, f store.ReportFilter, fn func(store.ActivationRow) error) error
 	AdminStats(ctx context.Context, tenant int64, since, until time.Time) (store.Stats, error)
 
+	StationAdminStore
+
 	AuditEntries(ctx context.Context, f store.AuditFilter) ([]store.AuditEntry, int, error)
 	VerifyAudit(ctx context.Context) (store.AuditCheck, error)
 }
@@ -87,6 +89,7 @@ func (s *Server) adminRoutes() {
 	s.reportRoutes()
 	s.auditRoutes()
 	s.userRoutes()
+	s.stationAdminRoutes()
 	s.openAPIRoutes()
 }
 

@@ -172,7 +172,7 @@ func TestSyncEndpoints(t *testing.T) {
 			}
 		})
 	}
-	if err := s.st.RevokeStation(context.Background(), enrolled.StationID, "test"); err != nil {
+	if err := s.st.RevokeStation(context.Background(), 0, enrolled.StationID, store.AuditBy{User: "test"}); err != nil {
 		t.Fatal(err)
 	}
 	if a := s.do(t, "POST", "/api/v1/sync", cred, `{}`); a.status != 403 || a.Code != keystation.ESTATIONREVOKED {

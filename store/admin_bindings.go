@@ -255,15 +255,27 @@ func (s *Server) indexModels(ctx context.Context) error {
 	}
 }
 
+// execQuerier is a transaction: a *sql.Tx, or a group-commit txn's prepared
+// statements (txnQuerier).
+type execQuerier interface {
+	querier
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+const (
+	qModelByHash = `SELECT id FROM machine_models WHERE model_hash = ?`
+	qInsertModel = `INSERT INTO machine_models (model_hash, model_enc) VALUES (?, ?)`
+)
+
 // modelRef returns the id of a normalised model, adding it when new.
-func (s *Server) modelRef(ctx context.Context, tx *sql.Tx, model string) (int64, error) {
+func (s *Server) modelRef(ctx context.Context, tx execQuerier, model string) (int64, error) {
 	h := s.box.Hash("model", model)
 	var id int64
-	err := tx.QueryRowContext(ctx, `SELECT id FROM machine_models WHERE model_hash = ?`, h).Scan(&id)
+	err := tx.QueryRowContext(ctx, qModelByHash, h).Scan(&id)
 	if err == nil || !isNoRows(err) {
 		return id, err
 	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO machine_models (model_hash, model_enc) VALUES (?, ?)`, h, s.box.SealString(model, "machine/model"))
+	res, err := tx.ExecContext(ctx, qInsertModel, h, s.box.SealString(model, "machine/model"))
 	if err != nil {
 		return 0, err
 	}

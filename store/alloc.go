@@ -53,8 +53,8 @@ type ReportResult struct {
 
 const (
 	qMachineByFP   = `SELECT id, tenant_id, status, burnt FROM machines WHERE fingerprint = ?`
-	qInsertMachine = `INSERT INTO machines (tenant_id, fingerprint, sn_hash, identity_enc, last_ip, status, burnt, first_seen_at, last_seen_at)
-		VALUES (?, ?, ?, ?, ?, 'active', 0, ?, ?)`
+	qInsertMachine = `INSERT INTO machines (tenant_id, fingerprint, sn_hash, identity_enc, last_ip, status, burnt, first_seen_at, last_seen_at, model_ref)
+		VALUES (?, ?, ?, ?, ?, 'active', 0, ?, ?, ?)`
 	qTouchMachine = `UPDATE machines SET last_seen_at = ?, last_ip = ? WHERE id = ?`
 	qCurrentKey   = `SELECT id, key_id, key_enc, edition_id, tenant_id, state, station_id, machine_id FROM product_keys
 		WHERE machine_id = ? AND state IN ('assigned', 'activated') ORDER BY id DESC LIMIT 1`
@@ -77,7 +77,7 @@ const (
 
 var hotQueries = []string{qMachineByFP, qInsertMachine, qTouchMachine, qCurrentKey, qPickKey, qKeyByKeyID,
 	qUpdateKey, qInsertHistory, qBurn, qReportByUUID, qInsertReport, qBindMachine,
-	qKeyByHash, qInsertSyncReport, qLeasedKeys, qPickKeys}
+	qKeyByHash, qInsertSyncReport, qLeasedKeys, qPickKeys, qModelByHash, qInsertModel}
 
 type machineRow struct {
 	id     int64
@@ -201,19 +201,24 @@ func (s *Server) grant(k keyRow) (keystation.Grant, error) {
 // outside the write transaction.
 type machineKeys struct {
 	fp, snHash string
+	model      string // normalised, for the bindings' model search
 	identity   []byte
 }
 
 func (s *Server) newMachineKeys(m keystation.Machine) machineKeys {
 	id, _ := json.Marshal(m)
-	return machineKeys{fp: s.machineFingerprint(m), snHash: s.snHash(m.SN), identity: s.box.Seal(id, "machine/identity")}
+	return machineKeys{fp: s.machineFingerprint(m), snHash: s.snHash(m.SN), model: normID(m.Model), identity: s.box.Seal(id, "machine/identity")}
 }
 
 func (s *Server) ensureMachine(t *txn, mk machineKeys, a Actor) (machineRow, error) {
 	now := fmtTime(s.now())
 	m, err := s.findMachine(t, mk.fp)
 	if isNoRows(err) {
-		res, err := t.exec(qInsertMachine, a.tenant(), mk.fp, mk.snHash, mk.identity, nullStr(a.IP), now, now)
+		ref, err := s.modelRef(t.ctx, txnQuerier{t}, mk.model)
+		if err != nil {
+			return m, err
+		}
+		res, err := t.exec(qInsertMachine, a.tenant(), mk.fp, mk.snHash, mk.identity, nullStr(a.IP), now, now, ref)
 		if err != nil {
 			return m, err
 		}
@@ -315,6 +320,9 @@ func (s *Server) Report(ctx context.Context, r keystation.Report, opt ReportOpti
 		}
 		if err != nil {
 			return err
+		}
+		if m.status == "blocked" {
+			return keystation.Errorf(keystation.EMACHINEBLOCKED, "a supervisor blocked this machine; its reports are refused")
 		}
 		// Exactly once by report ID.
 		var prevSuccess int

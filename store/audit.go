@@ -36,8 +36,10 @@ const (
 	AuditUserEnable    = "user.enable"
 	AuditUserPassword  = "user.set_password"
 	AuditTenantCreate  = "tenant.create"
-	AuditStationRevoke = "station.revoke"  // issue 3's station endpoints
-	AuditLeaseReclaim  = "station.reclaim" // issue 3's station endpoints
+	AuditStationRevoke = "station.revoke"
+	AuditLeaseReclaim  = "station.reclaim"
+	AuditEnrolToken    = "station.enrol_token"
+	AuditStationEnrol  = "station.enrol"
 )
 
 // AuditBy is who makes an audited change, and from where.

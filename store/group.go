@@ -240,6 +240,17 @@ func (t *txn) queryRow(query string, args ...any) *sql.Row {
 	return s.QueryRowContext(t.ctx, args...)
 }
 
+// txnQuerier runs a txn's queries through its prepared statements.
+type txnQuerier struct{ t *txn }
+
+func (q txnQuerier) QueryRowContext(_ context.Context, query string, args ...any) *sql.Row {
+	return q.t.queryRow(query, args...)
+}
+
+func (q txnQuerier) ExecContext(_ context.Context, query string, args ...any) (sql.Result, error) {
+	return q.t.exec(query, args...)
+}
+
 func (t *txn) query(query string, args ...any) (*sql.Rows, error) {
 	s, err := t.stmt(query)
 	if err != nil {

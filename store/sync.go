@@ -34,6 +34,8 @@ type Station struct {
 	Backlog     int            `json:"backlog"`
 	Buffer      map[string]int `json:"buffer"`
 	Targets     map[string]int `json:"targets"`
+	// Leased is how many keys the station holds leased and unused now.
+	Leased int `json:"leased"`
 }
 
 // EnrolTokenOptions describe a new enrolment token.
@@ -44,6 +46,7 @@ type EnrolTokenOptions struct {
 	TTL    time.Duration // 24 h when 0
 	Actor  string
 	Demo   bool
+	By     AuditBy // who creates it, for the audit log (Actor when empty)
 }
 
 // CreateEnrolToken creates a token a station enrols with; only its keyed
@@ -69,9 +72,19 @@ func (s *Server) CreateEnrolToken(ctx context.Context, opt EnrolTokenOptions) (s
 		return "", err
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `INSERT INTO enrol_tokens (token_hash, name, tenant_id, uses_left, expires_at, demo, created_by, created_at)
+	if opt.By.User == "" {
+		opt.By.User = opt.Actor
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO enrol_tokens (token_hash, name, tenant_id, uses_left, expires_at, demo, created_by, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, s.box.Hash("enrol-token", token), opt.Name, opt.Tenant, opt.Uses,
-		fmtTime(now.Add(opt.TTL)), boolInt(opt.Demo), opt.Actor, fmtTime(now)); err != nil {
+		fmtTime(now.Add(opt.TTL)), boolInt(opt.Demo), opt.By.User, fmtTime(now))
+	if err != nil {
+		return "", err
+	}
+	id, _ := res.LastInsertId()
+	if err := s.appendAudit(ctx, tx, opt.By, AuditEvent{Tenant: opt.Tenant, Action: AuditEnrolToken, ObjectType: "enrol_token",
+		ObjectID: strconv.FormatInt(id, 10), Detail: map[string]any{"name": opt.Name, "uses": opt.Uses,
+			"expires_at": fmtTime(now.Add(opt.TTL)), "demo": opt.Demo}}); err != nil {
 		return "", err
 	}
 	if err := tx.Commit(); err != nil {
@@ -134,6 +147,11 @@ func (s *Server) Enrol(ctx context.Context, req keystation.EnrolRequest, ip stri
 	if _, err := tx.ExecContext(ctx, `UPDATE enrol_tokens SET uses_left = uses_left - 1 WHERE id = ?`, tokID); err != nil {
 		return resp, err
 	}
+	if err := s.appendAudit(ctx, tx, AuditBy{User: fmt.Sprintf("station:%d", id), IP: ip, Via: ViaAPI}, AuditEvent{Tenant: tenant,
+		Action: AuditStationEnrol, ObjectType: "station", ObjectID: strconv.FormatInt(id, 10),
+		Detail: map[string]any{"name": name, "hostname": req.Hostname, "token": tokID}}); err != nil {
+		return resp, err
+	}
 	if err := tx.Commit(); err != nil {
 		return resp, err
 	}
@@ -175,7 +193,8 @@ func (s *Server) StationByCredential(ctx context.Context, cred string) (Station,
 }
 
 const stationCols = `id, name, hostname, tenant_id, revoked_at IS NOT NULL, demo, created_at, COALESCE(last_sync_at, ''),
-	COALESCE(last_ip, ''), clock_skew_ms, backlog, buffer, targets, COALESCE(credential_hash, '')`
+	COALESCE(last_ip, ''), clock_skew_ms, backlog, buffer, targets, COALESCE(credential_hash, ''),
+	(SELECT COUNT(*) FROM product_keys k WHERE k.station_id = stations.id AND k.state = 'leased')`
 
 func scanStation(sc interface{ Scan(...any) error }) (Station, string, error) {
 	var (
@@ -186,7 +205,7 @@ func scanStation(sc interface{ Scan(...any) error }) (Station, string, error) {
 		hash          string
 	)
 	err := sc.Scan(&st.ID, &st.Name, &st.Hostname, &st.TenantID, &revoked, &demo, &st.CreatedAt, &st.LastSyncAt, &st.LastIP,
-		&skew, &st.Backlog, &buf, &tgt, &hash)
+		&skew, &st.Backlog, &buf, &tgt, &hash, &st.Leased)
 	if err != nil {
 		return st, "", err
 	}
@@ -261,36 +280,55 @@ func (s *Server) Stations(ctx context.Context, tenant int64) ([]Station, error) 
 	return out, rows.Err()
 }
 
-// RevokeStation revokes a station's credential: it can no longer sync.
-func (s *Server) RevokeStation(ctx context.Context, id int64, actor string) error {
+// TenantStation returns a station of tenant (0: any tenant); another
+// tenant's station is not found.
+func (s *Server) TenantStation(ctx context.Context, tenant, id int64) (Station, error) {
+	st, _, err := s.station(ctx, id)
+	if err == nil && tenant != 0 && st.TenantID != tenant {
+		return Station{}, keystation.Errorf(keystation.ENOTFOUND, "no station %d", id)
+	}
+	return st, err
+}
+
+// RevokeStation revokes the credential of a station of tenant (0: any): it
+// can no longer sync. The audit log records it in the same transaction.
+func (s *Server) RevokeStation(ctx context.Context, tenant, id int64, by AuditBy) error {
+	st, err := s.TenantStation(ctx, tenant, id)
+	if err != nil {
+		return err
+	}
 	tx, err := s.c.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, `UPDATE stations SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?`, fmtTime(s.now()), id)
-	if err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE stations SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?`, fmtTime(s.now()), id); err != nil {
 		return err
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return keystation.Errorf(keystation.ENOTFOUND, "no station %d", id)
+	if err := s.appendAudit(ctx, tx, by, AuditEvent{Tenant: st.TenantID, Action: AuditStationRevoke, ObjectType: "station",
+		ObjectID: strconv.FormatInt(id, 10), Detail: map[string]any{"name": st.Name}}); err != nil {
+		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return err
 	}
-	s.log.Info("station credential revoked", "station", id, "actor", actor)
+	s.log.Info("station credential revoked", "station", id, "actor", by.User)
 	return nil
 }
 
 // ReclaimStation returns every key leased to a (lost) station to the pool.
 // If the station used one of them offline, its report is flagged as a
 // conflict when it arrives (invariant 6); once it syncs, it drops the rest.
-func (s *Server) ReclaimStation(ctx context.Context, id int64, actor string) (int, error) {
-	if _, err := s.StationByID(ctx, id); err != nil {
+//
+// The audit log records the reclaim in the same transaction.
+func (s *Server) ReclaimStation(ctx context.Context, tenant, id int64, by AuditBy) (int, error) {
+	st, err := s.TenantStation(ctx, tenant, id)
+	if err != nil {
 		return 0, err
 	}
+	by = by.orSystem()
 	n := 0
-	err := s.g.do(ctx, func(t *txn) error {
+	err = s.g.do(ctx, func(t *txn) error {
 		n = 0
 		keys, err := s.leasedKeys(t, id, 0, -1)
 		if err != nil {
@@ -299,15 +337,16 @@ func (s *Server) ReclaimStation(ctx context.Context, id int64, actor string) (in
 		for _, k := range keys {
 			prev := k.station
 			k.station = sql.NullInt64{}
-			if err := s.transition(t, &k, keystation.StateAvailable, hist{reason: keystation.ReasonReclaimed, actor: actor, station: prev}); err != nil {
+			if err := s.transition(t, &k, keystation.StateAvailable, hist{reason: keystation.ReasonReclaimed, actor: by.User, station: prev}); err != nil {
 				return err
 			}
 			n++
 		}
-		return nil
+		return s.appendAudit(t.ctx, t.Tx, by, AuditEvent{Tenant: st.TenantID, Action: AuditLeaseReclaim, ObjectType: "station",
+			ObjectID: strconv.FormatInt(id, 10), Detail: map[string]any{"name": st.Name, "keys": n}})
 	})
 	if err == nil {
-		s.log.Info("station lease reclaimed", "station", id, "keys", n, "actor", actor)
+		s.log.Info("station lease reclaimed", "station", id, "keys", n, "actor", by.User)
 	}
 	return n, err
 }
@@ -600,6 +639,9 @@ func (s *Server) applySyncReport(t *txn, st Station, p *syncPrepared, a Actor) (
 			return res, err
 		}
 		return s.conflict(t, p, keyRow{}, 0, a, keystation.ErrorMessage(err), now)
+	}
+	if m.status == "blocked" {
+		return s.conflict(t, p, keyRow{}, m.id, a, "a supervisor blocked this machine", now)
 	}
 	stID := sql.NullInt64{Int64: st.ID, Valid: true}
 	var k keyRow

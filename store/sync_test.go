@@ -104,7 +104,7 @@ func TestEnrolTokensAndCredentials(t *testing.T) {
 			wantCode(t, err, tt.code)
 		})
 	}
-	if err := f.s.RevokeStation(ctx, st.ID, "tester"); err != nil {
+	if err := f.s.RevokeStation(ctx, 0, st.ID, store.AuditBy{User: "tester"}); err != nil {
 		t.Fatal(err)
 	}
 	_, err = f.s.StationByCredential(ctx, creds[0])
@@ -233,7 +233,7 @@ func TestSyncReclaimedAndForeignKeysAreConflicts(t *testing.T) {
 		t.Fatalf("foreign key changed to %s", st)
 	}
 	// A supervisor reclaims a's lease while a is offline; a used one key.
-	if n, err := f.s.ReclaimStation(ctx, a.ID, "supervisor"); err != nil || n != 3 {
+	if n, err := f.s.ReclaimStation(ctx, 0, a.ID, store.AuditBy{User: "supervisor"}); err != nil || n != 3 {
 		t.Fatalf("reclaim = %d, %v", n, err)
 	}
 	used := syncReport(ga[1].KeyID, "SN-2", true, "ok")
@@ -359,7 +359,7 @@ func TestSyncFileRoundTrip(t *testing.T) {
 	syncfile.WriteRequest(&forged, syncfile.DeriveKeyFromSecret("guess"), id, keystation.SyncRequest{Targets: map[string]int{"home": 3}})
 	_, err = f.s.SyncFile(ctx, forged.Bytes(), "usb")
 	wantCode(t, err, keystation.EUNAUTHORIZED)
-	if err := f.s.RevokeStation(ctx, id, "tester"); err != nil {
+	if err := f.s.RevokeStation(ctx, 0, id, store.AuditBy{User: "tester"}); err != nil {
 		t.Fatal(err)
 	}
 	_, err = f.s.SyncFile(ctx, req.Bytes(), "usb")

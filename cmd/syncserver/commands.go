@@ -417,7 +417,7 @@ func runEditions(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	defer st.Close()
 	switch sub {
 	case "add":
-		if err := st.CreateEdition(ctx, keystation.Edition{Slug: *slug, Name: *name, Patterns: pats, LowStock: *low}); err != nil {
+		if err := st.CreatePool(ctx, keystation.Edition{Slug: *slug, Name: *name, Patterns: pats, LowStock: *low}, cliBy()); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "edition %s added\n", *slug)

@@ -56,7 +56,7 @@ func runStations(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if *uses < 1 || *uses > 10000 {
 			return usageError{msg: "--uses must be between 1 and 10000"}
 		}
-		tok, err := st.CreateEnrolToken(ctx, store.EnrolTokenOptions{Name: *name, Tenant: *tenant, Uses: *uses, TTL: *ttl, Actor: "cli"})
+		tok, err := st.CreateEnrolToken(ctx, store.EnrolTokenOptions{Name: *name, Tenant: *tenant, Uses: *uses, TTL: *ttl, By: cliBy()})
 		if err != nil {
 			return err
 		}
@@ -91,13 +91,13 @@ func runStations(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 		return tw.Flush()
 	case "reclaim":
-		n, err := st.ReclaimStation(ctx, id, "cli")
+		n, err := st.ReclaimStation(ctx, 0, id, cliBy())
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "station %d: %d leased keys returned to the pool; reports of any it used offline will be flagged as conflicts\n", id, n)
 	case "revoke":
-		if err := st.RevokeStation(ctx, id, "cli"); err != nil {
+		if err := st.RevokeStation(ctx, 0, id, cliBy()); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "station %d: credential revoked; reclaim its keys with: syncserver stations reclaim %d\n", id, id)
