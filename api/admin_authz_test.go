@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"keystation"
 	"keystation/store"
 )
 
@@ -32,6 +33,7 @@ const (
 	idSuper       = "super-admin"
 	idSuperT2     = "super-admin with X-Tenant-ID 2"
 	idSuperBadT   = "super-admin with unknown X-Tenant-ID"
+	idStation     = "station credential"
 )
 
 var badTokens = []string{idNone, idExpired, idTampered, idAlgNone, idOtherKey, idRefresh, idDisabled}
@@ -45,6 +47,7 @@ func (e *admEnv) identities() []ident {
 		e.t.Fatal(err)
 	}
 	root, op, ta2 := e.login("root"), e.login("op"), e.login("ta2")
+	station := e.newStation(1, "matrix") // a tenant-1 station, never revoked
 	creds := func(u string) string { return `"username":"` + u + `","password":"` + admPassword + `",` }
 	return []ident{
 		{name: idNone, headers: map[string]string{}},
@@ -60,6 +63,7 @@ func (e *admEnv) identities() []ident {
 		{name: idSuper, headers: bearer(root.Access), creds: creds("root")},
 		{name: idSuperT2, headers: map[string]string{"Authorization": "Bearer " + root.Access, "X-Tenant-ID": fmt.Sprint(e.tenant2)}},
 		{name: idSuperBadT, headers: map[string]string{"Authorization": "Bearer " + root.Access, "X-Tenant-ID": "99"}},
+		{name: idStation, headers: bearer(station.Credential)},
 	}
 }
 
@@ -70,6 +74,7 @@ func adminWant(ok int, superOnly bool, over map[string]int) map[string]int {
 	for _, b := range badTokens {
 		w[b] = 401
 	}
+	w[idStation] = 401 // a station credential is not an admin token
 	if superOnly {
 		w[idTenant] = 403
 	}
@@ -91,6 +96,22 @@ func TestAuthorizationMatrix(t *testing.T) {
 	// Objects of tenant 1 seen by the tenant-2 admin (and by a super-admin
 	// scoped to tenant 2) are not found.
 	t1only := map[string]int{idTenant: 404, idSuperT2: 404}
+	// Stations: st1 of tenant 1, st2 of tenant 2; the matrix's own station
+	// credential (idStation) is of tenant 1.
+	st1, st2 := e.newStation(1, "st-1"), e.newStation(e.tenant2, "st-2")
+	e.sync(st1.Credential, `{"targets":{"home":1}}`)
+	e.sync(st2.Credential, `{"targets":{"home":1}}`)
+	var stationCred string
+	for _, id := range ids {
+		if id.name == idStation {
+			stationCred = strings.TrimPrefix(id.headers["Authorization"], "Bearer ")
+		}
+	}
+	// freshStation enrols a station of tenant for one call.
+	freshStation := func(tenant int64, action string) func(ident) string {
+		return func(ident) string { return stationPath(e.newStation(tenant, "st-"+fresh()).StationID, action) }
+	}
+	signIn := func(ident) string { return `{"username":"op","password":"` + admPassword + `"}` }
 
 	type row struct {
 		name   string
@@ -114,8 +135,21 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{"key report: body credentials", "POST", static("/api/v1/keys/report"), func(id ident) string {
 			return `{` + id.creds + `"keyId":"1234567890123","sn":"RZ` + fresh() + `","model":"Test PC","osVersion":"Windows 11 Home","resultStatus":false,"resultMessage":"x"}`
 		}, keyAPIWant(409)},
-		{"sync: admin tokens are not station credentials", "POST", static("/api/v1/sync"), func(ident) string { return `{}` }, all(401)},
-		{"sync reconciliation", "GET", static("/api/v1/sync/reconciliation"), none, all(401)},
+		// The sync API takes station credentials only: JWTs of any role, good
+		// or bad, are refused like no credential (401).
+		{"sync: admin tokens are not station credentials", "POST", static("/api/v1/sync"), func(ident) string { return `{}` }, stationWant(200)},
+		{"sync reconciliation", "GET", static("/api/v1/sync/reconciliation"), none, stationWant(200)},
+		{"sync signin", "POST", static("/api/v1/sync/signin"), signIn, stationWant(200)},
+		// Enrolment and USB files carry their own credential in the body; no
+		// Authorization header, JWT or station credential, stands in for it.
+		{"enrol: unknown enrolment token", "POST", static("/api/v1/stations/enrol"),
+			func(ident) string { return `{"token":"ks-enrol-unknown","name":"x"}` }, all(401)},
+		{"enrol: the enrolment token is the credential", "POST", static("/api/v1/stations/enrol"),
+			func(ident) string { return `{"token":"` + e.enrolToken(1) + `","name":"st-` + fresh() + `"}` }, all(200)},
+		{"sync file: forged request file", "POST", static("/api/v1/sync/file"),
+			func(ident) string { return syncFile(t, stationCred, true, keystation.SyncRequest{}) }, all(401)},
+		{"sync file: the sealed request file is the credential", "POST", static("/api/v1/sync/file"),
+			func(ident) string { return syncFile(t, stationCred, false, keystation.SyncRequest{}) }, all(200)},
 
 		{"bindings list", "GET", static("/api/v1/licenses/admin/machine-bindings/"), none, adminWant(200, false, nil)},
 		{"binding detail own tenant", "GET", static("/api/v1/licenses/admin/machine-bindings/" + b2 + "/"), none,
@@ -164,6 +198,19 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{"tenants", "GET", static("/api/v1/admin/tenants/"), none, adminWant(200, true, nil)},
 		{"tenant create", "POST", static("/api/v1/admin/tenants/"), func(ident) string { return `{"name":"t` + fresh() + `"}` },
 			adminWant(201, true, nil)},
+
+		{"stations", "GET", static("/api/v1/admin/stations/"), none, adminWant(200, false, nil)},
+		{"station detail own tenant", "GET", static(stationPath(st2.StationID, "")), none, adminWant(200, false, nil)},
+		{"station detail other tenant", "GET", static(stationPath(st1.StationID, "")), none, adminWant(200, false, t1only)},
+		{"station detail unknown", "GET", static(stationPath(999999, "")), none, adminWant(404, false, nil)},
+		{"station revoke own tenant", "POST", freshStation(e.tenant2, "revoke"), none, adminWant(200, false, nil)},
+		{"station revoke other tenant", "POST", freshStation(1, "revoke"), none, adminWant(200, false, t1only)},
+		{"station revoke unknown", "POST", static(stationPath(999999, "revoke")), none, adminWant(404, false, nil)},
+		{"station reclaim own tenant", "POST", static(stationPath(st2.StationID, "reclaim")), none, adminWant(200, false, nil)},
+		{"station reclaim other tenant", "POST", static(stationPath(st1.StationID, "reclaim")), none, adminWant(200, false, t1only)},
+		{"station reclaim unknown", "POST", static(stationPath(999999, "reclaim")), none, adminWant(404, false, nil)},
+		{"enrol token create", "POST", static("/api/v1/admin/enrol-tokens/"), func(ident) string { return `{"uses":1}` },
+			adminWant(201, false, nil)},
 	}
 	for _, rw := range rows {
 		for _, id := range ids {
@@ -173,15 +220,20 @@ func TestAuthorizationMatrix(t *testing.T) {
 			}
 			t.Run(rw.name+"/"+id.name, func(t *testing.T) {
 				var r admResp
+				path := rw.path(id)
 				if rw.name == "key import" {
-					r = e.upload(rw.path(id), id.headers)
+					r = e.upload(path, id.headers)
 				} else {
-					r = e.do(rw.method, rw.path(id), rw.body(id), id.headers)
+					r = e.do(rw.method, path, rw.body(id), id.headers)
 				}
 				if r.status != want {
-					t.Fatalf("%s %s as %s: status %d, want %d: %s", rw.method, rw.path(id), id.name, r.status, want, r.body)
+					t.Fatalf("%s %s as %s: status %d, want %d: %s", rw.method, path, id.name, r.status, want, r.body)
 				}
-				checkDRFError(t, r)
+				if strings.HasPrefix(path, "/api/v1/sync") || strings.HasPrefix(path, "/api/v1/stations/") {
+					checkSyncAnswer(t, path, r)
+				} else {
+					checkDRFError(t, r)
+				}
 			})
 		}
 	}
@@ -218,11 +270,36 @@ func checkDRFError(t *testing.T, r admResp) {
 	}
 }
 
+// checkSyncAnswer checks that the sync API answers in its own envelope:
+// refusals are UNAUTHORIZED, successes OK (the USB file answer is the
+// response file).
+func checkSyncAnswer(t *testing.T, path string, r admResp) {
+	t.Helper()
+	if r.status == 200 && path == "/api/v1/sync/file" {
+		if !strings.Contains(string(r.body), `"format": "keystation-sync-response/1"`) {
+			t.Errorf("not a response file: %s", r.body)
+		}
+		return
+	}
+	want := map[int]string{200: keystation.EOK, 401: keystation.EUNAUTHORIZED}[r.status]
+	if a := r.envelope(t, nil); a.Code != want || want == "" {
+		t.Errorf("%d answered with code %q, want %q: %s", r.status, a.Code, want, r.body)
+	}
+}
+
+// stationWant: the sync API answers ok to a station credential and 401 to
+// everyone else, JWTs included.
+func stationWant(ok int) map[string]int {
+	w := all(401)
+	w[idStation] = ok
+	return w
+}
+
 // all expects the same status for every identity.
 func all(status int) map[string]int {
 	w := map[string]int{}
 	for _, n := range []string{idNone, idExpired, idTampered, idAlgNone, idOtherKey, idRefresh, idDisabled, idOperator,
-		idTenant, idTenantOther, idSuper, idSuperT2, idSuperBadT} {
+		idTenant, idTenantOther, idSuper, idSuperT2, idSuperBadT, idStation} {
 		w[n] = status
 	}
 	return w

@@ -165,6 +165,13 @@ func (s *Server) handleStationReclaim(w http.ResponseWriter, r *http.Request, p 
 	writeJSON(w, http.StatusOK, reclaimAnswer{Success: true, Message: msg, Keys: n})
 }
 
+// Bounds of an enrolment token.
+const (
+	maxEnrolTokenUses = 10000
+	minEnrolTokenTTL  = 60              // seconds
+	maxEnrolTokenTTL  = 366 * 24 * 3600 // seconds
+)
+
 type enrolTokenRequest struct {
 	Name       *string `json:"name"`
 	Uses       *int    `json:"uses"`
@@ -194,14 +201,20 @@ func (s *Server) handleEnrolTokenCreate(w http.ResponseWriter, r *http.Request, 
 	}
 	if req.Uses != nil {
 		uses = *req.Uses
-		if uses < 1 || uses > 10000 {
+		switch {
+		case uses < 1:
 			fe.add("uses", l.text(msgMinValue, 1))
+		case uses > maxEnrolTokenUses:
+			fe.add("uses", l.text(msgMaxValue, maxEnrolTokenUses))
 		}
 	}
 	if req.TTLSeconds != nil {
 		ttl = time.Duration(*req.TTLSeconds) * time.Second
-		if *req.TTLSeconds < 60 || *req.TTLSeconds > 366*24*3600 {
-			fe.add("ttl_seconds", l.text(msgMinValue, 60))
+		switch {
+		case *req.TTLSeconds < minEnrolTokenTTL:
+			fe.add("ttl_seconds", l.text(msgMinValue, minEnrolTokenTTL))
+		case *req.TTLSeconds > maxEnrolTokenTTL:
+			fe.add("ttl_seconds", l.text(msgMaxValue, maxEnrolTokenTTL))
 		}
 	}
 	if len(fe) > 0 {

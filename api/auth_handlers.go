@@ -166,8 +166,9 @@ const (
 type adminHandler func(w http.ResponseWriter, r *http.Request, p *principal)
 
 // admin wraps an admin endpoint: a valid access token (401 otherwise), an
-// enabled user of a role allowed here (403 otherwise: operators and
-// stations never get in), and the tenant in scope. A tenant-admin naming
+// enabled user of a role allowed here (403 otherwise: operators never get
+// in; a station credential is no access token, so stations get 401), and
+// the tenant in scope. A tenant-admin naming
 // another tenant in X-Tenant-ID gets 403; a super-admin naming an unknown
 // tenant gets 404.
 func (s *Server) admin(who access, h adminHandler) http.HandlerFunc {

@@ -60,6 +60,7 @@ const (
 	msgInvalidPage      = "invalid_page"
 	msgInvalidChoice    = "invalid_choice"
 	msgMinValue         = "min_value"
+	msgMaxValue         = "max_value"
 	msgInvalidInt       = "invalid_int"
 	msgMaxLength        = "max_length"
 	msgRequired         = "required"
@@ -88,6 +89,7 @@ var drfMessages = map[string][2]string{
 	msgInvalidPage:      {"无效页面。", "Invalid page."},
 	msgInvalidChoice:    {"选择一个有效的选项。%v 不在可用选项中。", "Select a valid choice. %v is not one of the available choices."},
 	msgMinValue:         {"确保该值大于或等于 %v。", "Ensure this value is greater than or equal to %v."},
+	msgMaxValue:         {"确保该值小于或等于 %v。", "Ensure this value is less than or equal to %v."},
 	msgInvalidInt:       {"请填写合法的整数值。", "A valid integer is required."},
 	msgMaxLength:        {"该字段不能超过%v个字符。", "Ensure this field has no more than %v characters."},
 	msgMinLength:        {"该字段至少需要%v个字符。", "Ensure this field has at least %v characters."},

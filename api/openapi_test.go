@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"keystation"
 	"keystation/api"
 )
 
@@ -284,15 +285,91 @@ func TestOpenAPIMatchesAnswers(t *testing.T) {
 		{"POST", "/api/v1/admin/tenants/", `{"name":"third"}`, root, 409},
 		{"POST", "/api/v1/admin/tenants/", `{}`, root, 400},
 	}
-	for _, c := range calls {
+	exercise := func(c call) admResp {
+		t.Helper()
 		r := e.do(c.method, c.path, c.body, c.headers)
 		if r.status != c.status {
 			t.Errorf("%s %s: %d, want %d: %s", c.method, c.path, r.status, c.status, r.body)
-			continue
+			return r
 		}
 		doc.checkAnswer(t, c.method, c.path, r)
 		tmpl, _ := doc.template(c.path)
 		seen[c.method+" "+tmpl] = true
+		return r
+	}
+	for _, c := range calls {
+		exercise(c)
+	}
+
+	// Stations: an enrolment token, enrolment, the sync protocol (online and
+	// by USB file), operator sign-in, and the station admin endpoints.
+	tokAnswer := exercise(call{"POST", "/api/v1/admin/enrol-tokens/", `{"name":"line","uses":2,"ttl_seconds":3600}`, root, 201})
+	if tokAnswer.status != 201 {
+		t.Fatal("no enrolment token")
+	}
+	tok, _ := tokAnswer.json(t)["token"].(string)
+	enrol := exercise(call{"POST", "/api/v1/stations/enrol", `{"token":"` + tok + `","name":"line-1","hostname":"LINE-1"}`, nil, 200})
+	var enrolled keystation.EnrolResponse
+	if enrol.status == 200 {
+		enrol.envelope(t, &enrolled)
+	}
+	if enrolled.Credential == "" {
+		t.Fatal("no station credential")
+	}
+	cred := bearer(enrolled.Credential)
+	sid := enrolled.StationID
+	file := func(forge bool) string { return syncFile(t, enrolled.Credential, forge, keystation.SyncRequest{}) }
+	stationCalls := []call{
+		{"POST", "/api/v1/admin/enrol-tokens/", `{"uses":0,"ttl_seconds":1}`, root, 400},
+		{"POST", "/api/v1/admin/enrol-tokens/", `uses=1`, root, 400},
+		{"POST", "/api/v1/admin/enrol-tokens/", `{}`, map[string]string{"Authorization": root["Authorization"], "Content-Type": "text/plain"}, 415},
+		{"POST", "/api/v1/admin/enrol-tokens/", `{}`, nil, 401},
+		{"POST", "/api/v1/admin/enrol-tokens/", `{}`, cred, 401},
+		{"POST", "/api/v1/admin/enrol-tokens/", `{}`, op, 403},
+		{"POST", "/api/v1/admin/enrol-tokens/", `{}`, map[string]string{"Authorization": root["Authorization"], "X-Tenant-ID": "99"}, 404},
+		{"POST", "/api/v1/stations/enrol", `{"name":"x"}`, nil, 400},
+		{"POST", "/api/v1/stations/enrol", `{"token":"ks-enrol-unknown","name":"x"}`, nil, 401},
+		{"POST", "/api/v1/stations/enrol", `{"token":"` + strings.Repeat("x", 70<<10) + `"}`, nil, 413},
+		{"POST", "/api/v1/sync", `{"stationTime":"2025-03-01T08:00:00Z","targets":{"home":2,"pro":1},"backlog":3}`, cred, 200},
+		{"POST", "/api/v1/sync", `{"reports":[{"id":"not a uuid","keyId":1}],"acks":[],"holding":[]}`, cred, 200},
+		{"POST", "/api/v1/sync", `{"targets":{"home":-1}}`, cred, 400},
+		{"POST", "/api/v1/sync", `{}`, nil, 401},
+		{"POST", "/api/v1/sync", `{}`, root, 401},
+		{"GET", "/api/v1/sync/reconciliation", "", cred, 200},
+		{"GET", "/api/v1/sync/reconciliation", "", root, 401},
+		{"POST", "/api/v1/sync/file", file(false), nil, 200},
+		{"POST", "/api/v1/sync/file", `{}`, nil, 400},
+		{"POST", "/api/v1/sync/file", file(true), nil, 401},
+		{"POST", "/api/v1/sync/signin", `{"username":"op","password":"` + admPassword + `"}`, cred, 200},
+		{"POST", "/api/v1/sync/signin", `{"username":"op"}`, cred, 400},
+		{"POST", "/api/v1/sync/signin", `{"username":"op","password":"wrong password"}`, cred, 401},
+		{"POST", "/api/v1/sync/signin", `{"username":"ta2","password":"` + admPassword + `"}`, cred, 403},
+		{"GET", "/api/v1/admin/stations/", "", root, 200},
+		{"GET", "/api/v1/admin/stations/?page_size=1&page=2", "", root, 404},
+		{"GET", "/api/v1/admin/stations/?page=0", "", root, 400},
+		{"GET", "/api/v1/admin/stations/", "", cred, 401},
+		{"GET", "/api/v1/admin/stations/", "", op, 403},
+		{"GET", fmt.Sprintf("/api/v1/admin/stations/%d/", sid), "", root, 200},
+		{"GET", fmt.Sprintf("/api/v1/admin/stations/%d/", sid), "", ta2, 404},
+		{"GET", fmt.Sprintf("/api/v1/admin/stations/%d/", sid), "", nil, 401},
+		{"GET", fmt.Sprintf("/api/v1/admin/stations/%d/", sid), "", op, 403},
+		{"POST", fmt.Sprintf("/api/v1/admin/stations/%d/reclaim/", sid), "", ta2, 404},
+		{"POST", fmt.Sprintf("/api/v1/admin/stations/%d/reclaim/", sid), "", op, 403},
+		{"POST", fmt.Sprintf("/api/v1/admin/stations/%d/reclaim/", sid), "", cred, 401},
+		{"POST", fmt.Sprintf("/api/v1/admin/stations/%d/reclaim/", sid), "", en, 200},
+		{"POST", fmt.Sprintf("/api/v1/admin/stations/%d/revoke/", sid), "", ta2, 404},
+		{"POST", fmt.Sprintf("/api/v1/admin/stations/%d/revoke/", sid), "", op, 403},
+		{"POST", fmt.Sprintf("/api/v1/admin/stations/%d/revoke/", sid), "", cred, 401},
+		{"POST", fmt.Sprintf("/api/v1/admin/stations/%d/revoke/", sid), "", root, 200},
+		// The revoked station is refused everywhere.
+		{"GET", fmt.Sprintf("/api/v1/admin/stations/%d/", sid), "", root, 200},
+		{"POST", "/api/v1/sync", `{}`, cred, 403},
+		{"GET", "/api/v1/sync/reconciliation", "", cred, 403},
+		{"POST", "/api/v1/sync/file", file(false), nil, 403},
+		{"POST", "/api/v1/sync/signin", `{"username":"op","password":"` + admPassword + `"}`, cred, 403},
+	}
+	for _, c := range stationCalls {
+		exercise(c)
 	}
 	for _, c := range []struct{ query string }{{"?edition=home"}, {"?edition=nope"}} {
 		r := e.upload("/api/v1/admin/key-imports/"+c.query, root)

@@ -302,7 +302,10 @@ func (s *Server) RevokeStation(ctx context.Context, tenant, id int64, by AuditBy
 		return err
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `UPDATE stations SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?`, fmtTime(s.now()), id); err != nil {
+	if st.Revoked {
+		return nil // already revoked: nothing changes, nothing to audit
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE stations SET revoked_at = ? WHERE id = ?`, fmtTime(s.now()), id); err != nil {
 		return err
 	}
 	if err := s.appendAudit(ctx, tx, by, AuditEvent{Tenant: st.TenantID, Action: AuditStationRevoke, ObjectType: "station",
