@@ -269,7 +269,12 @@ const (
 
 // modelRef returns the id of a normalised model, adding it when new.
 func (s *Server) modelRef(ctx context.Context, tx execQuerier, model string) (int64, error) {
-	h := s.box.Hash("model", model)
+	return s.modelRefHashed(ctx, tx, model, s.box.Hash("model", model))
+}
+
+// modelRefHashed is modelRef with the model's keyed hash computed by the
+// caller (outside the write transaction).
+func (s *Server) modelRefHashed(ctx context.Context, tx execQuerier, model, h string) (int64, error) {
 	var id int64
 	err := tx.QueryRowContext(ctx, qModelByHash, h).Scan(&id)
 	if err == nil || !isNoRows(err) {

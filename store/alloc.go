@@ -55,15 +55,17 @@ const (
 	qMachineByFP   = `SELECT id, tenant_id, status, burnt FROM machines WHERE fingerprint = ?`
 	qInsertMachine = `INSERT INTO machines (tenant_id, fingerprint, sn_hash, identity_enc, last_ip, status, burnt, first_seen_at, last_seen_at, model_ref)
 		VALUES (?, ?, ?, ?, ?, 'active', 0, ?, ?, ?)`
-	qTouchMachine = `UPDATE machines SET last_seen_at = ?, last_ip = ? WHERE id = ?`
-	qCurrentKey   = `SELECT id, key_id, key_enc, edition_id, tenant_id, state, station_id, machine_id FROM product_keys
-		WHERE machine_id = ? AND state IN ('assigned', 'activated') ORDER BY id DESC LIMIT 1`
+	qTouchMachine = `UPDATE machines SET last_seen_at = ?, last_ip = ? WHERE id = +?`
+	// Integer parameters on hot paths are written +? : SQLite then plans the
+	// statement once instead of re-preparing it for every new value bound.
+	qCurrentKey = `SELECT id, key_id, key_enc, edition_id, tenant_id, state, station_id, machine_id FROM product_keys
+		WHERE machine_id = +? AND state IN ('assigned', 'activated') ORDER BY id DESC LIMIT 1`
 	qPickKey = `SELECT id, key_id, key_enc, edition_id, tenant_id, state, station_id, machine_id FROM product_keys
-		WHERE tenant_id = ? AND edition_id = ? AND state = 'available' ORDER BY id LIMIT 1`
+		WHERE tenant_id = +? AND edition_id = +? AND state = 'available' ORDER BY id LIMIT 1`
 	qKeyByKeyID = `SELECT id, key_id, key_enc, edition_id, tenant_id, state, station_id, machine_id FROM product_keys
 		WHERE key_id = ?`
 	qUpdateKey = `UPDATE product_keys SET state = ?, machine_id = ?, station_id = ?,
-		review = CASE WHEN ? = 1 THEN 1 ELSE review END, updated_at = ? WHERE id = ? AND state = ?`
+		review = CASE WHEN ? = 1 THEN 1 ELSE review END, updated_at = ? WHERE id = +? AND state = ?`
 	qInsertHistory = `INSERT INTO key_history (key_ref, from_state, to_state, reason, actor, machine_id, station_id,
 		report_uuid, result_message, result_code, hresult, review, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	qBurn         = `UPDATE machines SET burnt = burnt + 1 WHERE id = ?`
@@ -84,6 +86,7 @@ type machineRow struct {
 	tenant int64
 	status string
 	burnt  int
+	fresh  bool // inserted by this operation: no key can be bound to it yet
 }
 
 type keyRow struct {
@@ -165,6 +168,13 @@ func (s *Server) Acquire(ctx context.Context, req AcquireRequest) (Assignment, e
 		return Assignment{}, err
 	}
 	edRow, _ := s.edition(ed.Slug)
+	// A machine asking again for the key it holds is answered from a
+	// reader, without queueing for the writer.
+	if k, ok := s.heldKey(ctx, s.machineFingerprint(req.Machine), edRow.id, req.Actor.tenant()); ok {
+		if g, err := s.grant(k); err == nil {
+			return Assignment{Grant: g, Reused: true}, nil
+		}
+	}
 	mk := s.newMachineKeys(req.Machine)
 	var got keyRow
 	var reused bool
@@ -189,6 +199,23 @@ func (s *Server) Acquire(ctx context.Context, req AcquireRequest) (Assignment, e
 	return Assignment{Grant: g, Reused: reused}, nil
 }
 
+// heldKey returns the key a known, unblocked machine of tenant already holds
+// in edition, as committed; anything else (a new machine, another edition, a
+// blocked machine) goes through the writer, which decides.
+func (s *Server) heldKey(ctx context.Context, fp string, edition, tenant int64) (keyRow, bool) {
+	var k keyRow
+	var state string
+	err := s.c.r.QueryRowContext(ctx, `SELECT k.id, k.key_id, k.key_enc, k.edition_id, k.tenant_id, k.state, k.station_id, k.machine_id
+		FROM machines m JOIN product_keys k ON k.machine_id = m.id
+		WHERE m.fingerprint = ? AND m.status <> 'blocked' AND m.tenant_id = ? AND k.state IN ('assigned', 'activated')
+		ORDER BY k.id DESC LIMIT 1`, fp, tenant).Scan(&k.id, &k.keyID, &k.enc, &k.edition, &k.tenant, &state, &k.station, &k.machine)
+	if err != nil || k.edition != edition {
+		return keyRow{}, false
+	}
+	k.state = keystation.KeyState(state)
+	return k, true
+}
+
 func (s *Server) grant(k keyRow) (keystation.Grant, error) {
 	pk, err := s.openKey(k.keyID, k.enc)
 	if err != nil {
@@ -202,19 +229,21 @@ func (s *Server) grant(k keyRow) (keystation.Grant, error) {
 type machineKeys struct {
 	fp, snHash string
 	model      string // normalised, for the bindings' model search
+	modelHash  string
 	identity   []byte
 }
 
 func (s *Server) newMachineKeys(m keystation.Machine) machineKeys {
 	id, _ := json.Marshal(m)
-	return machineKeys{fp: s.machineFingerprint(m), snHash: s.snHash(m.SN), model: normID(m.Model), identity: s.box.Seal(id, "machine/identity")}
+	return machineKeys{fp: s.machineFingerprint(m), snHash: s.snHash(m.SN), model: normID(m.Model),
+		modelHash: s.box.Hash("model", normID(m.Model)), identity: s.box.Seal(id, "machine/identity")}
 }
 
 func (s *Server) ensureMachine(t *txn, mk machineKeys, a Actor) (machineRow, error) {
 	now := fmtTime(s.now())
 	m, err := s.findMachine(t, mk.fp)
 	if isNoRows(err) {
-		ref, err := s.modelRef(t.ctx, txnQuerier{t}, mk.model)
+		ref, err := s.modelRefHashed(t.ctx, txnQuerier{t}, mk.model, mk.modelHash)
 		if err != nil {
 			return m, err
 		}
@@ -223,7 +252,7 @@ func (s *Server) ensureMachine(t *txn, mk machineKeys, a Actor) (machineRow, err
 			return m, err
 		}
 		id, _ := res.LastInsertId()
-		return machineRow{id: id, tenant: a.tenant(), status: "active"}, nil
+		return machineRow{id: id, tenant: a.tenant(), status: "active", fresh: true}, nil
 	}
 	if err != nil {
 		return m, err
@@ -248,7 +277,11 @@ func (s *Server) assign(t *txn, m machineRow, ed editionRow, a Actor) (keyRow, b
 	if m.status == "blocked" {
 		return keyRow{}, false, keystation.Errorf(keystation.EMACHINEBLOCKED, "a supervisor blocked this machine; no key is issued")
 	}
-	cur, err := scanKey(t.queryRow(qCurrentKey, m.id))
+	err := sql.ErrNoRows
+	var cur keyRow
+	if !m.fresh {
+		cur, err = scanKey(t.queryRow(qCurrentKey, m.id))
+	}
 	switch {
 	case err == nil:
 		if cur.edition != ed.id {

@@ -18,9 +18,10 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
-	_ "github.com/mattn/go-sqlite3" // the SQLite driver
+	sqlite3 "github.com/mattn/go-sqlite3"
 
 	"keystation"
 )
@@ -55,14 +56,44 @@ func dsn(path string, write bool) string {
 	return "file:" + filepath.ToSlash(path) + "?" + q.Encode()
 }
 
-// conns is a writer (one connection, so writes never contend for the lock)
-// and a pool of readers.
-type conns struct {
-	w, r *sql.DB
+// Drivers with per-connection settings the DSN cannot carry: savepoint and
+// sort journals in memory, a larger page cache, and on the writer no
+// automatic WAL checkpoints (the checkpointer goroutine does them, so a
+// commit that hands out a key never waits for one).
+const (
+	driverWriter = "sqlite3-keystation-writer"
+	driverReader = "sqlite3-keystation-reader"
+)
+
+func init() {
+	hook := func(pragmas string) func(*sqlite3.SQLiteConn) error {
+		return func(c *sqlite3.SQLiteConn) error {
+			_, err := c.Exec(pragmas, nil)
+			return err
+		}
+	}
+	sql.Register(driverWriter, &sqlite3.SQLiteDriver{ConnectHook: hook(
+		"PRAGMA temp_store = MEMORY; PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 0;")})
+	sql.Register(driverReader, &sqlite3.SQLiteDriver{ConnectHook: hook(
+		"PRAGMA temp_store = MEMORY; PRAGMA cache_size = -16384;")})
 }
 
+// conns is a writer (one connection, so writes never contend for the lock),
+// a pool of readers, and the connection that checkpoints the WAL.
+type conns struct {
+	w, r, ck *sql.DB
+	stop     chan struct{}
+	done     chan struct{}
+	once     *sync.Once
+	err      *error
+}
+
+// checkpointEvery is how often the checkpointer copies the WAL into the
+// database file.
+const checkpointEvery = 250 * time.Millisecond
+
 func openConns(path string) (conns, error) {
-	w, err := sql.Open("sqlite3", dsn(path, true))
+	w, err := sql.Open(driverWriter, dsn(path, true))
 	if err != nil {
 		return conns{}, err
 	}
@@ -74,18 +105,53 @@ func openConns(path string) (conns, error) {
 		w.Close()
 		return conns{}, fmt.Errorf("open %s: %w", path, err)
 	}
-	r, err := sql.Open("sqlite3", dsn(path, false))
+	r, err := sql.Open(driverReader, dsn(path, false))
 	if err != nil {
 		w.Close()
 		return conns{}, err
 	}
 	r.SetMaxOpenConns(8)
 	r.SetMaxIdleConns(8)
-	return conns{w: w, r: r}, nil
+	ck, err := sql.Open(driverReader, dsn(path, true))
+	if err != nil {
+		w.Close()
+		r.Close()
+		return conns{}, err
+	}
+	ck.SetMaxOpenConns(1)
+	c := conns{w: w, r: r, ck: ck, stop: make(chan struct{}), done: make(chan struct{}), once: new(sync.Once), err: new(error)}
+	go c.checkpointer()
+	return c, nil
 }
 
+// checkpointer copies committed WAL frames into the database file in the
+// background (PASSIVE: it never blocks the writer or readers).
+func (c conns) checkpointer() {
+	defer close(c.done)
+	t := time.NewTicker(checkpointEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-t.C:
+			c.ck.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
+		}
+	}
+}
+
+// close stops the checkpointer and closes the connections; closing again
+// returns the first result.
 func (c conns) close() error {
-	return errors.Join(c.r.Close(), c.w.Close())
+	c.once.Do(func() {
+		close(c.stop)
+		<-c.done
+		// A last full checkpoint leaves a small WAL behind (best effort: a
+		// reader still open elsewhere may hold it).
+		c.ck.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
+		*c.err = errors.Join(c.ck.Close(), c.r.Close(), c.w.Close())
+	})
+	return *c.err
 }
 
 // migrate applies the embedded migrations in dir that the database has not
