@@ -80,6 +80,14 @@ func (s *StationDB) NextSync(ctx context.Context, maxReports, maxBytes int) (key
 	if req.Acks, err = keyIDs(ctx, tx, `SELECT key_id FROM keys WHERE acked = 0 ORDER BY id`); err != nil {
 		return req, err
 	}
+	// A key granted again after this station dropped it (revoked) or gave it
+	// back is never taken back (a stale answer, e.g. an old response file,
+	// must not bring back a revoked key): it is released, so the server does
+	// not count it as leased here.
+	if req.Release, err = keyIDs(ctx, tx, `SELECT key_id FROM keys
+		WHERE source = 'lease' AND state IN ('revoked', 'released') AND acked = 0 ORDER BY id`); err != nil {
+		return req, err
+	}
 	m := map[string]string{}
 	for _, n := range []string{metaEditions, metaTargets} {
 		if m[n], err = getMeta(ctx, tx, n); err != nil {

@@ -237,6 +237,11 @@ func TestStationRevokedKeyNeverUsed(t *testing.T) {
 	if len(req.Holding) != 0 {
 		t.Fatalf("holding %v, want none", req.Holding)
 	}
+	// ...and the one granted again is given back, so the server does not
+	// count it as leased here.
+	if len(req.Release) != 1 || req.Release[0] != g[1].KeyID {
+		t.Fatalf("release %v, want [%s]", req.Release, g[1].KeyID)
+	}
 	// The PC that was using the revoked key: its report is still queued.
 	f.record(a, "SN-1", store.AttemptActivated, "", "Licensed")
 	if f.status().Outbox != 1 {
