@@ -2,7 +2,11 @@
 # fresh Debian/Ubuntu machine (scripts/setup.sh installs what is missing).
 
 SHELL := /bin/bash
-export LANG ?= en_US.UTF-8
+# Fyne parses the locale when it loads and complains about C/POSIX ones.
+ifeq ($(filter-out C C.UTF-8 C.utf8 POSIX,$(LANG)),)
+export LANG := en_US.UTF-8
+endif
+export LANG
 GO ?= go
 BIN := bin
 DATA ?= data/demo
