@@ -1,9 +1,11 @@
 package main_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,13 +22,25 @@ func TestAirGappedSyncThroughFiles(t *testing.T) {
 	srv := startServer(t, map[string]int{"pro": 40})
 	_, bin := binaries(t)
 	dir, usb := t.TempDir(), t.TempDir()
+	// run returns standard output only: standard error may carry the
+	// toolkit's complaints about the locale.
 	run := func(want int, args ...string) string {
 		t.Helper()
-		code, out := runStation(t, bin, append(args, "--data", dir)...)
-		if code != want {
-			t.Fatalf("station %s: exit %d, want %d:\n%s", strings.Join(args, " "), code, want, out)
+		cmd := exec.Command(bin, append(args, "--data", dir)...)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		code := 0
+		if err := cmd.Run(); err != nil {
+			ee, ok := err.(*exec.ExitError)
+			if !ok {
+				t.Fatal(err)
+			}
+			code = ee.ExitCode()
 		}
-		return out
+		if code != want {
+			t.Fatalf("station %s: exit %d, want %d:\n%s%s", strings.Join(args, " "), code, want, stdout.String(), stderr.String())
+		}
+		return stdout.String()
 	}
 	run(0, "enrol", "--server", srv.url(), "--token", srv.enrolToken(1), "--name", "air-gapped line")
 	run(0, "targets", "--edition", "pro", "--target", "5")
