@@ -79,7 +79,9 @@ const (
 
 var hotQueries = []string{qMachineByFP, qInsertMachine, qTouchMachine, qCurrentKey, qPickKey, qKeyByKeyID,
 	qUpdateKey, qInsertHistory, qBurn, qReportByUUID, qInsertReport, qBindMachine,
-	qKeyByHash, qInsertSyncReport, qLeasedKeys, qPickKeys, qModelByHash, qInsertModel}
+	qKeyByHash, qInsertSyncReport, qLeasedKeys, qPickKeys, qModelByHash, qInsertModel,
+	qReportsByUUIDs, qMachinesByFPs, qKeysByHashes, qKeysByKeyIDs, qCountKeyID, qInsertStationKy,
+	qMaxKeyRef, qInsertBoundMachine}
 
 type machineRow struct {
 	id     int64

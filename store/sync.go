@@ -436,8 +436,13 @@ func (s *Server) Sync(ctx context.Context, st Station, req keystation.SyncReques
 	)
 	err := s.g.do(ctx, func(t *txn) error {
 		results, grants, revoked, levels = nil, nil, nil, map[string]int{}
+		b, err := s.newSyncBatch(t, prep)
+		if err != nil {
+			return err
+		}
+		results = make([]keystation.SyncResult, 0, len(prep))
 		for i := range prep {
-			res, err := s.applySyncReport(t, st, &prep[i], a)
+			res, err := s.applySyncReport(t, b, st, &prep[i], a)
 			if err != nil {
 				return err
 			}
@@ -617,43 +622,255 @@ func (s *Server) prepareSyncReport(ctx context.Context, r keystation.SyncReport)
 	return p
 }
 
+// syncBatch is what one Sync operation knows about the rows its reports
+// look up, read in a few batched queries at the start of the operation
+// instead of one query per report. It only ever proves absence: a report
+// UUID, machine fingerprint, key hash or keyId that was not in the database
+// when the operation started, and that the operation has not inserted since,
+// is not there (the operation runs alone on the writer, so nothing else
+// inserts meanwhile). Anything present is still read with the per-report
+// query, so later reports see what earlier ones of the same request did.
+type syncBatch struct {
+	uuids    map[string]bool // reports present (before, or applied by this operation)
+	fps      map[string]bool // machines present
+	keyHash  map[string]bool // product keys present, by hash
+	keyIDs   map[int64]bool  // product keys present, by keyId
+	modelRef map[string]int64
+	// nextKeyRef is the row id the next product key this operation records
+	// gets (0 until read): SQLite's own choice, max(id)+1, made known before
+	// the insert so that a new machine can be inserted already bound to it.
+	nextKeyRef int64
+}
+
+// keyRef returns the row id of the next product key this operation inserts.
+func (b *syncBatch) keyRef(t *txn) (int64, error) {
+	if b.nextKeyRef == 0 {
+		if err := t.queryRow(qMaxKeyRef).Scan(&b.nextKeyRef); err != nil {
+			return 0, err
+		}
+		b.nextKeyRef++
+	}
+	id := b.nextKeyRef
+	b.nextKeyRef++
+	return id, nil
+}
+
+const (
+	qReportsByUUIDs  = `SELECT uuid FROM reports WHERE uuid IN (SELECT value FROM json_each(?))`
+	qMachinesByFPs   = `SELECT fingerprint FROM machines WHERE fingerprint IN (SELECT value FROM json_each(?))`
+	qKeysByHashes    = `SELECT key_hash FROM product_keys WHERE key_hash IN (SELECT value FROM json_each(?))`
+	qKeysByKeyIDs    = `SELECT key_id FROM product_keys WHERE key_id IN (SELECT value FROM json_each(?))`
+	qCountKeyID      = `SELECT COUNT(*) FROM product_keys WHERE key_id = ?`
+	qInsertStationKy = `INSERT INTO product_keys (id, key_id, key_hash, key_enc, edition_id, tenant_id, state, station_id, machine_id,
+		source, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	qMaxKeyRef = `SELECT COALESCE(MAX(id), 0) FROM product_keys`
+	// A new machine recorded with the key a report activated on it: the
+	// machine insert and qBindMachine in one statement.
+	qInsertBoundMachine = `INSERT INTO machines (tenant_id, fingerprint, sn_hash, identity_enc, last_ip, status, burnt, first_seen_at, last_seen_at, model_ref,
+		hardware_enc, hardware_summary, os_info, key_ref, activated_at)
+		VALUES (?, ?, ?, ?, ?, 'active', 0, ?, ?, ?, ?, ?, ?, ?, ?)`
+)
+
+func (s *Server) newSyncBatch(t *txn, prep []syncPrepared) (*syncBatch, error) {
+	b := &syncBatch{uuids: map[string]bool{}, fps: map[string]bool{}, keyHash: map[string]bool{}, keyIDs: map[int64]bool{},
+		modelRef: map[string]int64{}}
+	var uuids, fps, hashes []string
+	var ids []int64
+	for i := range prep {
+		p := &prep[i]
+		if p.invalid != nil {
+			continue
+		}
+		uuids = append(uuids, p.r.ID)
+		fps = append(fps, p.mk.fp)
+		if p.keyHash != "" {
+			hashes = append(hashes, p.keyHash)
+			ids = append(ids, int64(p.r.KeyID))
+		}
+	}
+	if err := presentStrings(t, qReportsByUUIDs, uuids, b.uuids); err != nil {
+		return nil, err
+	}
+	if err := presentStrings(t, qMachinesByFPs, fps, b.fps); err != nil {
+		return nil, err
+	}
+	if err := presentStrings(t, qKeysByHashes, hashes, b.keyHash); err != nil {
+		return nil, err
+	}
+	if len(ids) > 0 {
+		list, _ := json.Marshal(ids)
+		rows, err := t.query(qKeysByKeyIDs, string(list))
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				return nil, err
+			}
+			b.keyIDs[id] = true
+		}
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+// presentStrings adds to present those of values that query (one JSON array
+// parameter) returns.
+func presentStrings(t *txn, query string, values []string, present map[string]bool) error {
+	if len(values) == 0 {
+		return nil
+	}
+	list, _ := json.Marshal(values)
+	rows, err := t.query(query, string(list))
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return err
+		}
+		present[v] = true
+	}
+	return rows.Err()
+}
+
+// syncMachine is ensureMachine for a sync report: a machine this operation
+// knows to be absent is inserted without looking it up first, and a known
+// machine is not touched here (touch says whether the caller must still
+// record it as seen).
+func (s *Server) syncMachine(t *txn, b *syncBatch, mk machineKeys, a Actor) (m machineRow, touch bool, err error) {
+	return s.syncMachineBound(t, b, mk, a, nil, 0)
+}
+
+// syncMachineBound is syncMachine; a machine it inserts is recorded already
+// bound to key row keyRef with hardware hw when hw is not nil.
+func (s *Server) syncMachineBound(t *txn, b *syncBatch, mk machineKeys, a Actor, hw *sealedHardware, keyRef int64) (m machineRow, touch bool, err error) {
+	if b.fps[mk.fp] {
+		m, err = s.findMachine(t, mk.fp)
+		if err != nil {
+			return m, false, err
+		}
+		if m.tenant != a.tenant() {
+			return m, false, keystation.Errorf(keystation.EFORBIDDEN, "this machine belongs to another tenant")
+		}
+		return m, true, nil
+	}
+	now := fmtTime(s.now())
+	ref, ok := b.modelRef[mk.modelHash]
+	if !ok {
+		if ref, err = s.modelRefHashed(t.ctx, txnQuerier{t}, mk.model, mk.modelHash); err != nil {
+			return m, false, err
+		}
+		b.modelRef[mk.modelHash] = ref
+	}
+	var res sql.Result
+	if hw != nil {
+		res, err = t.exec(qInsertBoundMachine, a.tenant(), mk.fp, mk.snHash, mk.identity, nullStr(a.IP), now, now, ref,
+			nullBytes(hw.enc), nullStr(hw.summary), nullStr(hw.osInfo), keyRef, now)
+	} else {
+		res, err = t.exec(qInsertMachine, a.tenant(), mk.fp, mk.snHash, mk.identity, nullStr(a.IP), now, now, ref)
+	}
+	if err != nil {
+		return m, false, err
+	}
+	id, _ := res.LastInsertId()
+	b.fps[mk.fp] = true
+	return machineRow{id: id, tenant: a.tenant(), status: "active", fresh: true}, false, nil
+}
+
 // applySyncReport applies one station report exactly once, or keeps it as a
 // conflict when the station had no right to the key (invariant 6).
-func (s *Server) applySyncReport(t *txn, st Station, p *syncPrepared, a Actor) (keystation.SyncResult, error) {
+func (s *Server) applySyncReport(t *txn, b *syncBatch, st Station, p *syncPrepared, a Actor) (res keystation.SyncResult, err error) {
 	r := p.r
-	res := keystation.SyncResult{ID: r.ID}
+	res = keystation.SyncResult{ID: r.ID}
 	if p.invalid != nil {
 		res.Status, res.Code, res.Message = keystation.SyncRejected, keystation.ErrorCode(p.invalid), p.invalid.Error()
 		return res, nil
 	}
-	var prevSuccess int
-	var prevKey, prevMachine sql.NullInt64
-	err := t.queryRow(qReportByUUID, r.ID).Scan(&prevSuccess, &prevKey, &prevMachine)
-	if err == nil {
+	if b.uuids[r.ID] {
 		res.Status, res.Message = keystation.SyncDuplicate, "already applied"
 		return res, nil
-	} else if !isNoRows(err) {
-		return res, err
 	}
+	// Every way on from here either records the report under its UUID or
+	// fails the whole operation.
+	b.uuids[r.ID] = true
 	now := fmtTime(s.now())
-	m, err := s.ensureMachine(t, p.mk, a)
+	if r.Success && p.keyHash != "" && !b.fps[p.mk.fp] && !b.keyHash[p.keyHash] {
+		// The common case of a station that worked from a USB key list: a
+		// new machine activated with a key the server has never seen. What
+		// the general path below does (insert the machine, record the key,
+		// bind it to the machine) in one insert per row.
+		ref, err := b.keyRef(t)
+		if err != nil {
+			return res, err
+		}
+		m, _, err := s.syncMachineBound(t, b, p.mk, a, &p.hw, ref)
+		if err != nil {
+			return res, err
+		}
+		k, err := s.insertStationKey(t, b, p, m, st, a, keystation.StateActivated, ref)
+		if err != nil {
+			return res, err
+		}
+		res.Status = keystation.SyncApplied
+		return res, s.insertSyncReport(t, p, k, m.id, a, "applied", "", "", "", now)
+	}
+	m, touch, err := s.syncMachine(t, b, p.mk, a)
 	if err != nil {
 		if keystation.ErrorCode(err) == keystation.EINTERNAL {
 			return res, err
 		}
 		return s.conflict(t, p, keyRow{}, 0, a, keystation.ErrorMessage(err), now)
 	}
+	if touch {
+		// A known machine is seen now; binding a key to it below records
+		// that too, so it is touched here only when it is not bound.
+		defer func() {
+			if touch && err == nil {
+				_, err = t.exec(qTouchMachine, now, nullStr(a.IP), m.id)
+			}
+		}()
+	}
+	return s.applySyncKey(t, b, st, p, a, m, now, &touch)
+}
+
+// applySyncKey is applySyncReport once the report is new and its machine
+// known; *touch is cleared when the machine is bound (which touches it).
+func (s *Server) applySyncKey(t *txn, b *syncBatch, st Station, p *syncPrepared, a Actor, m machineRow, now string, touch *bool) (keystation.SyncResult, error) {
+	r := p.r
+	res := keystation.SyncResult{ID: r.ID}
 	if m.status == "blocked" {
 		return s.conflict(t, p, keyRow{}, m.id, a, "a supervisor blocked this machine", now)
 	}
 	stID := sql.NullInt64{Int64: st.ID, Valid: true}
-	var k keyRow
+	var (
+		k   keyRow
+		err error
+	)
 	if p.keyHash != "" {
 		// A key from a list on a USB stick: known by its value, not its id.
-		k, err = scanKey(t.queryRow(qKeyByHash, p.keyHash))
+		err = sql.ErrNoRows
+		if b.keyHash[p.keyHash] {
+			k, err = scanKey(t.queryRow(qKeyByHash, p.keyHash))
+		}
 		if isNoRows(err) {
-			if k, err = s.insertStationKey(t, p, m, st, a); err != nil {
+			// Recorded straight in the state this report leaves it in, with
+			// the history of both steps.
+			to := keystation.StateAssigned
+			if r.Success {
+				to = keystation.StateActivated
+			}
+			if k, err = s.insertStationKey(t, b, p, m, st, a, to, 0); err != nil {
 				return res, err
+			}
+			if r.Success {
+				return s.bindSync(t, p, k, m, a, now, touch)
 			}
 		} else if err != nil {
 			return res, err
@@ -688,15 +905,10 @@ func (s *Server) applySyncReport(t *txn, st Station, p *syncPrepared, a Actor) (
 		}
 	}
 	if r.Success {
-		if err := s.transition(t, &k, keystation.StateActivated, hist{reason: keystation.ReasonBound, actor: a.Name,
-			report: r.ID, message: r.Message, code: r.Code}); err != nil {
+		if err := s.transition(t, &k, keystation.StateActivated, boundHist(p, a)); err != nil {
 			return res, err
 		}
-		if _, err := t.exec(qBindMachine, nullBytes(p.hw.enc), nullStr(p.hw.summary), nullStr(p.hw.osInfo), k.id, now, now, nullStr(a.IP), m.id); err != nil {
-			return res, err
-		}
-		res.Status = keystation.SyncApplied
-		return res, s.insertSyncReport(t, p, k, m.id, a, "applied", "", "", "", now)
+		return s.bindSync(t, p, k, m, a, now, touch)
 	}
 	f := keystation.ClassifyFailure(r.Code, r.Message)
 	h := hist{actor: a.Name, report: r.ID, message: r.Message, code: r.Code, hres: f.HRESULT}
@@ -729,6 +941,21 @@ func (s *Server) applySyncReport(t *txn, st Station, p *syncPrepared, a Actor) (
 	return res, s.insertSyncReport(t, p, k, m.id, a, "applied", string(f.Class), f.HRESULT, "", now)
 }
 
+func boundHist(p *syncPrepared, a Actor) hist {
+	return hist{reason: keystation.ReasonBound, actor: a.Name, report: p.r.ID, message: p.r.Message, code: p.r.Code}
+}
+
+// bindSync binds an activated key to its machine and records the report.
+func (s *Server) bindSync(t *txn, p *syncPrepared, k keyRow, m machineRow, a Actor, now string, touch *bool) (keystation.SyncResult, error) {
+	res := keystation.SyncResult{ID: p.r.ID}
+	if _, err := t.exec(qBindMachine, nullBytes(p.hw.enc), nullStr(p.hw.summary), nullStr(p.hw.osInfo), k.id, now, now, nullStr(a.IP), m.id); err != nil {
+		return res, err
+	}
+	*touch = false
+	res.Status = keystation.SyncApplied
+	return res, s.insertSyncReport(t, p, k, m.id, a, "applied", "", "", "", now)
+}
+
 func conflictReason(k keyRow, st sql.NullInt64, onThisMachine bool) string {
 	switch {
 	case k.state == keystation.StateRevoked:
@@ -756,36 +983,65 @@ func (s *Server) conflict(t *txn, p *syncPrepared, k keyRow, machine int64, a Ac
 
 // insertStationKey records a key the server did not issue (from a key list on
 // a USB stick), assigned to the machine that used it, with its provenance.
-func (s *Server) insertStationKey(t *txn, p *syncPrepared, m machineRow, st Station, a Actor) (keyRow, error) {
-	id := p.r.KeyID
-	var n int
-	if err := t.queryRow(`SELECT COUNT(*) FROM product_keys WHERE key_id = ?`, int64(id)).Scan(&n); err != nil {
-		return keyRow{}, err
+// With to = activated it is recorded activated at once, and its history
+// holds both steps (consumed, then bound), as if it had been inserted
+// assigned and then moved on. ref is the row id reserved for it with
+// syncBatch.keyRef, or 0 to take the next one.
+func (s *Server) insertStationKey(t *txn, b *syncBatch, p *syncPrepared, m machineRow, st Station, a Actor, to keystation.KeyState, ref int64) (keyRow, error) {
+	if to != keystation.StateAssigned {
+		if err := keystation.CheckTransition(keystation.StateAssigned, to); err != nil {
+			return keyRow{}, err
+		}
 	}
-	for n > 0 {
-		v, err := randomKeyID()
+	id := p.r.KeyID
+	taken := func(id keystation.KeyID) (bool, error) {
+		if !b.keyIDs[int64(id)] {
+			return false, nil
+		}
+		var n int
+		err := t.queryRow(qCountKeyID, int64(id)).Scan(&n)
+		return n > 0, err
+	}
+	for {
+		used, err := taken(id)
 		if err != nil {
 			return keyRow{}, err
 		}
-		id = v
-		if err := t.queryRow(`SELECT COUNT(*) FROM product_keys WHERE key_id = ?`, int64(id)).Scan(&n); err != nil {
+		if !used {
+			break
+		}
+		if id, err = randomKeyID(); err != nil {
+			return keyRow{}, err
+		}
+		// An id drawn at random was not looked up in the batch: look it up.
+		b.keyIDs[int64(id)] = true
+	}
+	if ref == 0 {
+		var err error
+		if ref, err = b.keyRef(t); err != nil {
 			return keyRow{}, err
 		}
 	}
 	now := fmtTime(s.now())
 	source := fmt.Sprintf("usb:%s sha256:%s station:%d", p.r.Provenance.File, p.r.Provenance.SHA256, st.ID)
-	res, err := t.exec(`INSERT INTO product_keys (key_id, key_hash, key_enc, edition_id, tenant_id, state, station_id, machine_id,
-		source, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'assigned', ?, ?, ?, ?, ?)`, int64(id), p.keyHash,
-		s.box.SealString(p.keyPlain.Plain(), keyPurpose(id)), p.ed.id, st.TenantID, st.ID, m.id, source, now, now)
-	if err != nil {
+	if _, err := t.exec(qInsertStationKy, ref, int64(id), p.keyHash,
+		s.box.SealString(p.keyPlain.Plain(), keyPurpose(id)), p.ed.id, st.TenantID, string(to), st.ID, m.id, source, now, now); err != nil {
 		return keyRow{}, err
 	}
-	ref, _ := res.LastInsertId()
-	k := keyRow{id: ref, keyID: id, edition: p.ed.id, tenant: st.TenantID, state: keystation.StateAssigned,
+	b.keyIDs[int64(id)] = true
+	b.keyHash[p.keyHash] = true
+	k := keyRow{id: ref, keyID: id, edition: p.ed.id, tenant: st.TenantID, state: to,
 		station: sql.NullInt64{Int64: st.ID, Valid: true}, machine: sql.NullInt64{Int64: m.id, Valid: true}}
 	if _, err := t.exec(qInsertHistory, ref, "", string(keystation.StateAssigned), keystation.ReasonConsumed, a.Name, k.machine, k.station,
 		p.r.ID, "recorded from "+source, nil, nil, 0, now); err != nil {
 		return keyRow{}, err
+	}
+	if to != keystation.StateAssigned {
+		h := boundHist(p, a)
+		if _, err := t.exec(qInsertHistory, ref, string(keystation.StateAssigned), string(to), h.reason, h.actor, k.machine, k.station,
+			nullStr(h.report), nullStr(h.message), nullStr(h.code), nullStr(h.hres), boolInt(h.review), now); err != nil {
+			return keyRow{}, err
+		}
 	}
 	return k, nil
 }

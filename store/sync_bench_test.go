@@ -1,0 +1,59 @@
+package store_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"keystation"
+	"keystation/store"
+)
+
+// benchSyncHardware is the hardware a station sends with each success, the
+// same shape as kbench's.
+func benchSyncHardware(sn string) *keystation.Hardware {
+	return &keystation.Hardware{SerialNumber: sn, Model: model, Manufacturer: "KBench", CPU: "Intel(R) Core(TM) i5-12500 @ 3.00GHz",
+		Memory: []keystation.MemoryModule{{ID: 0, Size: 8 << 30, Speed: "3200", Manufacturer: "Samsung"}, {ID: 1, Size: 8 << 30, Speed: "3200", Manufacturer: "Samsung"}},
+		Disks:  []keystation.Disk{{ID: 0, Size: 512 << 30, InterfaceType: "NVMe", Model: "KBench SSD"}},
+		MACs:   []string{"00:11:22:33:44:55"}, OS: keystation.OSInfo{Caption: osHome, Version: "10.0.22631", Build: "22631", Architecture: "64-bit"}}
+}
+
+// BenchmarkSyncUSBReports measures the server applying one sync request of
+// 1000 successful activations with keys from a USB key list (keys the server
+// did not issue), each on a new machine: what a station that worked offline
+// sends, as in kbench's station-sync section.
+func BenchmarkSyncUSBReports(b *testing.B) {
+	const per = keystation.MaxSyncReports
+	f := newFixture(b, store.Options{})
+	st := f.enrolStation("bench")
+	prov := &keystation.Provenance{File: "keys.txt", SHA256: strings.Repeat("ab", 32)}
+	var reports int
+	for round := 0; b.Loop(); round++ {
+		b.StopTimer()
+		keys := newKeys(b, per)
+		req := keystation.SyncRequest{StationTime: time.Now(), Reports: make([]keystation.SyncReport, per), Targets: map[string]int{}}
+		for i := range per {
+			sn := fmt.Sprintf("USB-%d-%d", round, i)
+			req.Reports[i] = keystation.SyncReport{Edition: "home", Key: keys[i].Plain(),
+				Provenance: &keystation.Provenance{File: prov.File, SHA256: prov.SHA256, Line: round*per + i + 1},
+				Report: keystation.Report{ID: uuid.NewString(), KeyID: keystation.KeyID(2_000_000_000_000 + round*per + i),
+					Machine: machine(sn), OSVersion: osHome, Success: true, Message: "Windows is activated: LicenseStatus 1 (Licensed)",
+					Hardware: benchSyncHardware(sn), Simulated: true, At: time.Now()}}
+		}
+		b.StartTimer()
+		resp, err := f.s.Sync(ctx, st, req, "127.0.0.1")
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, r := range resp.Results {
+			if r.Status != keystation.SyncApplied {
+				b.Fatalf("report %s: %+v", r.ID, r)
+			}
+		}
+		reports += per
+	}
+	b.ReportMetric(float64(reports)/b.Elapsed().Seconds(), "reports/s")
+}
