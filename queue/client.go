@@ -414,24 +414,8 @@ func (c *Client) syncOnce(ctx context.Context) (Summary, error) {
 			return sum, fmt.Errorf("record the server's answer: %w", err)
 		}
 		sum.ClockSkew = skew
-		sum.Sent += len(req.Reports)
-		answered := 0
-		for _, r := range resp.Results {
-			switch r.Status {
-			case keystation.SyncApplied:
-				sum.Applied++
-			case keystation.SyncDuplicate:
-				sum.Duplicates++
-			case keystation.SyncConflict:
-				sum.Conflicts++
-			case keystation.SyncRejected:
-				sum.Rejected++
-			}
-			answered++
-		}
-		sum.Grants += len(resp.Grants)
-		sum.Revoked += len(resp.Revoked)
-		sum.Backlog = req.Backlog
+		answered := len(resp.Results)
+		sum.add(&req, &resp)
 		if len(req.Reports) > 0 && answered == 0 {
 			return sum, fmt.Errorf("the server answered none of the %d reports sent", len(req.Reports))
 		}
@@ -458,6 +442,26 @@ func (c *Client) probe(ctx context.Context, url, cred string, req *keystation.Sy
 	p.Backlog = req.Backlog + len(req.Reports)
 	_, _, err := c.roundTrip(ctx, url, cred, &p)
 	return err
+}
+
+// add counts one round trip's request and answer (not the round itself).
+func (s *Summary) add(req *keystation.SyncRequest, resp *keystation.SyncResponse) {
+	s.Sent += len(req.Reports)
+	for _, r := range resp.Results {
+		switch r.Status {
+		case keystation.SyncApplied:
+			s.Applied++
+		case keystation.SyncDuplicate:
+			s.Duplicates++
+		case keystation.SyncConflict:
+			s.Conflicts++
+		case keystation.SyncRejected:
+			s.Rejected++
+		}
+	}
+	s.Grants += len(resp.Grants)
+	s.Revoked += len(resp.Revoked)
+	s.Backlog = req.Backlog
 }
 
 func grantSet(g []keystation.SyncGrant) string {

@@ -62,19 +62,7 @@ func ImportResponse(ctx context.Context, out Outbox, request, response []byte) (
 	if err := out.ApplySync(ctx, &req, &resp, 0); err != nil {
 		return sum, fmt.Errorf("record the server's answer: %w", err)
 	}
-	sum.Rounds, sum.Sent, sum.Grants, sum.Revoked = 1, len(req.Reports), len(resp.Grants), len(resp.Revoked)
-	for _, r := range resp.Results {
-		switch r.Status {
-		case keystation.SyncApplied:
-			sum.Applied++
-		case keystation.SyncDuplicate:
-			sum.Duplicates++
-		case keystation.SyncConflict:
-			sum.Conflicts++
-		case keystation.SyncRejected:
-			sum.Rejected++
-		}
-	}
-	sum.Backlog = req.Backlog
+	sum.Rounds = 1
+	sum.add(&req, &resp)
 	return sum, nil
 }

@@ -158,35 +158,10 @@ func (s *Server) Editions(ctx context.Context) ([]keystation.Edition, error) {
 	return out, nil
 }
 
-// CreateEdition adds a key pool.
+// CreateEdition adds a key pool on behalf of the system (CreatePool with
+// the person who adds it, for the audit log).
 func (s *Server) CreateEdition(ctx context.Context, e keystation.Edition) error {
-	for i, p := range e.Patterns {
-		e.Patterns[i] = strings.ToLower(strings.TrimSpace(p))
-	}
-	if err := e.Validate(); err != nil {
-		return err
-	}
-	pats, _ := json.Marshal(e.Patterns)
-	tx, err := s.c.w.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM editions WHERE slug = ?`, e.Slug).Scan(&n); err != nil {
-		return err
-	}
-	if n > 0 {
-		return keystation.Errorf(keystation.ECONFLICT, "edition %q already exists", e.Slug)
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO editions (slug, name, patterns, low_stock, created_at) VALUES (?, ?, ?, ?, ?)`,
-		e.Slug, e.Name, string(pats), e.LowStock, fmtTime(s.now())); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return err
-	}
-	return s.loadEditions(ctx)
+	return s.CreatePool(ctx, e, AuditBy{})
 }
 
 // MatchEdition picks the pool for an osVersion string.

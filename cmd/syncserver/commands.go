@@ -170,27 +170,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := ensureDemoEnrolToken(ctx, st, &creds); err != nil {
 		return err
 	}
-	counts, err := st.PoolCounts(ctx, 1)
-	if err != nil {
+	if err := fillDemoPools(ctx, st, log, store.AuditBy{User: "demo", Via: store.ViaDemo}, nil); err != nil {
 		return err
-	}
-	for _, c := range counts {
-		have := 0
-		for _, n := range c.States {
-			have += n
-		}
-		if have >= demoKeysPerPool {
-			continue
-		}
-		entries := make([]store.ImportEntry, 0, demoKeysPerPool-have)
-		for i := have; i < demoKeysPerPool; i++ {
-			entries = append(entries, store.ImportEntry{Line: i + 1, Key: randomKey(), Edition: c.Edition})
-		}
-		res, err := st.ImportKeys(ctx, entries, store.ImportOptions{Source: demoSourcePrefix, Actor: "demo", Demo: true})
-		if err != nil {
-			return err
-		}
-		log.Info("demo keys generated", "edition", c.Edition, "imported", res.Imported)
 	}
 	if err := ensureDemoAdmin(ctx, st, &creds, log); err != nil {
 		return err
@@ -200,6 +181,34 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	enc := json.NewEncoder(stdout)
 	return enc.Encode(creds)
+}
+
+// fillDemoPools tops up the default tenant's pools (those only passes, when
+// not nil) to demoKeysPerPool generated demo keys each.
+func fillDemoPools(ctx context.Context, st *store.Server, log *slog.Logger, by store.AuditBy, only func(slug string) bool) error {
+	counts, err := st.PoolCounts(ctx, 1)
+	if err != nil {
+		return err
+	}
+	for _, c := range counts {
+		have := 0
+		for _, n := range c.States {
+			have += n
+		}
+		if have >= demoKeysPerPool || (only != nil && !only(c.Edition)) {
+			continue
+		}
+		entries := make([]store.ImportEntry, 0, demoKeysPerPool-have)
+		for i := have; i < demoKeysPerPool; i++ {
+			entries = append(entries, store.ImportEntry{Line: i + 1, Key: randomKey(), Edition: c.Edition})
+		}
+		res, err := st.ImportKeys(ctx, entries, store.ImportOptions{Source: demoSourcePrefix, Actor: "demo", Demo: true, By: by})
+		if err != nil {
+			return err
+		}
+		log.Info("demo keys generated", "edition", c.Edition, "imported", res.Imported)
+	}
+	return nil
 }
 
 // ensureDemoEnrolToken keeps a usable demo enrolment token in creds.

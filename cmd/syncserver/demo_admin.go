@@ -59,25 +59,8 @@ func ensureDemoAdmin(ctx context.Context, st *store.Server, creds *DemoCredentia
 	}
 	// Like every pool of the default tenant, the demo pools get demo's
 	// generated keys (so that a second demo run finds them full).
-	counts, err := st.PoolCounts(ctx, 1)
-	if err != nil {
+	if err := fillDemoPools(ctx, st, log, by, isDemoPool); err != nil {
 		return err
-	}
-	for _, c := range counts {
-		have := 0
-		for _, n := range c.States {
-			have += n
-		}
-		if have >= demoKeysPerPool || !isDemoPool(c.Edition) {
-			continue
-		}
-		entries := make([]store.ImportEntry, 0, demoKeysPerPool-have)
-		for i := have; i < demoKeysPerPool; i++ {
-			entries = append(entries, store.ImportEntry{Line: i + 1, Key: randomKey(), Edition: c.Edition})
-		}
-		if _, err := st.ImportKeys(ctx, entries, store.ImportOptions{Source: demoSourcePrefix, Actor: "demo", Demo: true, By: by}); err != nil {
-			return err
-		}
 	}
 	n1, err := demoBindings(ctx, st, 1, "CN1", demoBindingsMain)
 	if err != nil {
