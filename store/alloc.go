@@ -80,6 +80,7 @@ const (
 var hotQueries = []string{qMachineByFP, qInsertMachine, qTouchMachine, qCurrentKey, qPickKey, qKeyByKeyID,
 	qUpdateKey, qInsertHistory, qBurn, qReportByUUID, qInsertReport, qBindMachine,
 	qKeyByHash, qInsertSyncReport, qLeasedKeys, qPickKeys, qModelByHash, qInsertModel,
+	qSavepoint, qRelease, qRollbackTo,
 	qReportsByUUIDs, qMachinesByFPs, qKeysByHashes, qKeysByKeyIDs, qCountKeyID, qInsertStationKy,
 	qMaxKeyRef, qInsertBoundMachine}
 

@@ -47,6 +47,14 @@ type txn struct {
 	stmts map[string]*sql.Stmt
 }
 
+// Each operation of a group runs inside its own savepoint; these statements
+// are prepared once with the others.
+const (
+	qSavepoint  = "SAVEPOINT op"
+	qRelease    = "RELEASE op"
+	qRollbackTo = "ROLLBACK TO op"
+)
+
 func newGrouper(db *sql.DB, log *slog.Logger) *grouper {
 	g := &grouper{db: db, log: log, queue: make(chan *groupOp, 1024), maxBatch: 512,
 		done: make(chan struct{}), stmts: map[string]*sql.Stmt{}}
@@ -136,7 +144,7 @@ func (g *grouper) run(batch []*groupOp) {
 			continue
 		}
 		if !single {
-			if _, err := tx.ExecContext(ctx, "SAVEPOINT op"); err != nil {
+			if _, err := t.exec(qSavepoint); err != nil {
 				o.err = err
 				continue
 			}
@@ -146,13 +154,13 @@ func (g *grouper) run(batch []*groupOp) {
 			break
 		}
 		if o.err != nil {
-			if _, err := tx.ExecContext(ctx, "ROLLBACK TO op"); err != nil {
+			if _, err := t.exec(qRollbackTo); err != nil {
 				g.log.Error("rollback to savepoint", "err", err)
 			}
 		} else {
 			kept++
 		}
-		if _, err := tx.ExecContext(ctx, "RELEASE op"); err != nil {
+		if _, err := t.exec(qRelease); err != nil {
 			g.log.Error("release savepoint", "err", err)
 		}
 	}
