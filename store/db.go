@@ -63,6 +63,25 @@ func dsn(path string, write bool) string {
 const (
 	driverWriter = "sqlite3-keystation-writer"
 	driverReader = "sqlite3-keystation-reader"
+	// The station's drivers: the same settings with smaller page caches.
+	// Each connection has a cache of its own, filled up to its limit as
+	// tables grow (the status query reads the whole outbox every few
+	// seconds), so the server's limits would let a station's pages take
+	// tens of MiB of resident memory for a database a worker's PC reads
+	// little of.
+	driverStationWriter = "sqlite3-keystation-station-writer"
+	driverStationReader = "sqlite3-keystation-station-reader"
+)
+
+// connProfile is the drivers and reader pool of one kind of database.
+type connProfile struct {
+	writer, reader string
+	readers        int
+}
+
+var (
+	serverConns  = connProfile{writer: driverWriter, reader: driverReader, readers: 8}
+	stationConns = connProfile{writer: driverStationWriter, reader: driverStationReader, readers: 4}
 )
 
 func init() {
@@ -76,6 +95,10 @@ func init() {
 		"PRAGMA temp_store = MEMORY; PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 0;")})
 	sql.Register(driverReader, &sqlite3.SQLiteDriver{ConnectHook: hook(
 		"PRAGMA temp_store = MEMORY; PRAGMA cache_size = -16384;")})
+	sql.Register(driverStationWriter, &sqlite3.SQLiteDriver{ConnectHook: hook(
+		"PRAGMA temp_store = MEMORY; PRAGMA cache_size = -4096; PRAGMA wal_autocheckpoint = 0;")})
+	sql.Register(driverStationReader, &sqlite3.SQLiteDriver{ConnectHook: hook(
+		"PRAGMA temp_store = MEMORY; PRAGMA cache_size = -1024;")})
 }
 
 // conns is a writer (one connection, so writes never contend for the lock),
@@ -92,8 +115,14 @@ type conns struct {
 // database file.
 const checkpointEvery = 250 * time.Millisecond
 
-func openConns(path string) (conns, error) {
-	w, err := sql.Open(driverWriter, dsn(path, true))
+// openConns opens the connections of a database with the server's
+// settings.
+func openConns(path string) (conns, error) { return openConnsWith(path, serverConns) }
+
+// openConnsWith opens the connections of a database with a profile's
+// drivers and reader pool.
+func openConnsWith(path string, p connProfile) (conns, error) {
+	w, err := sql.Open(p.writer, dsn(path, true))
 	if err != nil {
 		return conns{}, err
 	}
@@ -105,14 +134,14 @@ func openConns(path string) (conns, error) {
 		w.Close()
 		return conns{}, fmt.Errorf("open %s: %w", path, err)
 	}
-	r, err := sql.Open(driverReader, dsn(path, false))
+	r, err := sql.Open(p.reader, dsn(path, false))
 	if err != nil {
 		w.Close()
 		return conns{}, err
 	}
-	r.SetMaxOpenConns(8)
-	r.SetMaxIdleConns(8)
-	ck, err := sql.Open(driverReader, dsn(path, true))
+	r.SetMaxOpenConns(p.readers)
+	r.SetMaxIdleConns(p.readers)
+	ck, err := sql.Open(p.reader, dsn(path, true))
 	if err != nil {
 		w.Close()
 		r.Close()

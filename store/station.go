@@ -54,7 +54,7 @@ func OpenStationDB(ctx context.Context, path string, opt Options) (*StationDB, e
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, err
 	}
-	c, err := openConns(path)
+	c, err := openConnsWith(path, stationConns)
 	if err != nil {
 		return nil, err
 	}

@@ -34,7 +34,18 @@ func init() {
 
 const guiActivations = 1000
 
+// guiActivationCount is guiActivations unless $KBENCH_GUI_ACTIVATIONS
+// sets a different count (for quicker runs while investigating; the
+// reported figure is the one of 1,000).
+func guiActivationCount() int {
+	if n, err := strconv.Atoi(os.Getenv("KBENCH_GUI_ACTIVATIONS")); err == nil && n > 0 {
+		return n
+	}
+	return guiActivations
+}
+
 func runGUIBench(ctx context.Context, b *bench) error {
+	guiActivations := guiActivationCount()
 	xvfb, err := exec.LookPath("Xvfb")
 	if err != nil {
 		fmt.Fprintln(b.out, "  skipped: Xvfb is not installed (scripts/setup.sh installs it)")
@@ -130,6 +141,11 @@ func runGUIBench(ctx context.Context, b *bench) error {
 	file, _ := strconv.ParseFloat(strings.TrimSuffix(fields["FILE"], " KiB"), 64)
 	fmt.Fprintf(b.out, "  station RSS after them: %.1f MiB, peak %.1f MiB (target < 150 MB: %s)\n", rss/1024, hwm/1024, verdict)
 	fmt.Fprintf(b.out, "    of which anonymous %.1f MiB, file-backed %.1f MiB (shared libraries: under Xvfb, Mesa's software OpenGL and libLLVM)\n", anon/1024, file/1024)
+	goHeap, _ := strconv.ParseFloat(strings.TrimSuffix(fields["GOHEAP"], " KiB"), 64)
+	goSys, _ := strconv.ParseFloat(strings.TrimSuffix(fields["GOSYS"], " KiB"), 64)
+	if goSys > 0 {
+		fmt.Fprintf(b.out, "    Go runtime %.1f MiB (heap in use %.1f MiB); the rest of the anonymous memory is C's (SQLite, Mesa)\n", goSys/1024, goHeap/1024)
+	}
 	return nil
 }
 

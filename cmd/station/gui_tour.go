@@ -189,7 +189,22 @@ func benchActivations(u *ui.UI, sim *activation.Sim, n int, out io.Writer, quit 
 	onUI(u, func() { u.Show(ui.ScreenPC) })
 	t0 := time.Now()
 	ok := 0
+	// $KEYSTATION_BENCH_TRACE names a file that gets the memory figures
+	// every 50 activations (to see how they grow).
+	var trace io.Writer
+	if p := os.Getenv("KEYSTATION_BENCH_TRACE"); p != "" {
+		if f, err := os.Create(p); err == nil {
+			defer f.Close()
+			trace = f
+		}
+	}
 	for i := 0; i < n; i++ {
+		if trace != nil && i%50 == 0 {
+			var m runtime.MemStats
+			runtime.ReadMemStats(&m)
+			fmt.Fprintf(trace, "%5d %6.1fs rss %6d anon %6d KiB go-heap %6d go-sys %6d KiB\n", i, time.Since(t0).Seconds(),
+				procStatus("VmRSS"), procStatus("RssAnon"), m.HeapInuse>>10, (m.Sys-m.HeapReleased)>>10)
+		}
 		onUI(u, func() { u.C.ReadPC() })
 		waitIdle(u, time.Minute)
 		onUI(u, func() { u.C.Activate() })
@@ -216,7 +231,7 @@ func benchActivations(u *ui.UI, sim *activation.Sim, n int, out io.Writer, quit 
 	}
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
-	fmt.Fprintf(out, "BENCH GOHEAP %d KiB\n", m.HeapInuse>>10)
+	fmt.Fprintf(out, "BENCH GOHEAP %d KiB\nBENCH GOSYS %d KiB\n", m.HeapInuse>>10, (m.Sys-m.HeapReleased)>>10)
 	fmt.Fprintf(out, "BENCH ACTIVATIONS %d ok %d in %s\nBENCH RSS %d KiB\nBENCH HWM %d KiB\nBENCH ANON %d KiB\nBENCH FILE %d KiB\n",
 		n, ok, d.Round(time.Millisecond), procStatus("VmRSS"), procStatus("VmHWM"), procStatus("RssAnon"), procStatus("RssFile"))
 }
