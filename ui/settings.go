@@ -100,7 +100,11 @@ func newSettingsView(u *UI) *SettingsView {
 	enrolCard := widget.NewCard(c.T("settings.enrolTitle"), "", container.NewVBox(v.Enrolment,
 		widget.NewForm(widget.NewFormItem(c.T("settings.token"), v.Token), widget.NewFormItem(c.T("settings.stationName"), v.StationName)),
 		container.NewHBox(v.Enrol), v.EnrolResult))
-	targets := widget.NewCard(c.T("settings.targetsTitle"), c.T("settings.targetsText"), container.NewVBox(v.Targets, container.NewHBox(v.SaveTargets), v.TargetsNote))
+	// The explanation wraps inside the card (a card's subtitle does not, and
+	// would make the window wider than the screen).
+	targetsText := widget.NewLabel(c.T("settings.targetsText"))
+	targetsText.Wrapping = fyne.TextWrapWord
+	targets := widget.NewCard(c.T("settings.targetsTitle"), "", container.NewVBox(targetsText, v.Targets, container.NewHBox(v.SaveTargets), v.TargetsNote))
 	lang := widget.NewCard(c.T("settings.langTitle"), "", v.Language)
 	data := widget.NewCard(c.T("settings.dataTitle"), "", container.NewVBox(v.DataDir, container.NewHBox(v.Export), v.Exported))
 	v.Box = container.NewVScroll(container.NewGridWithColumns(2, container.NewVBox(server, enrolCard, lang), container.NewVBox(targets, data)))

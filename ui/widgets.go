@@ -39,7 +39,8 @@ func newBanner() *Banner {
 	inner := container.New(layout.NewCustomPaddedVBoxLayout(-8), b.Title)
 	for range bannerLines {
 		r := widget.NewRichText(&widget.TextSegment{Style: widget.RichTextStyle{ColorName: colorNameOnBanner, TextStyle: fyne.TextStyle{Bold: true}, SizeName: theme.SizeNameSubHeadingText}})
-		r.Truncation = fyne.TextTruncateEllipsis
+		// Wrapped, not cut: the worker reads the whole message.
+		r.Wrapping = fyne.TextWrapWord
 		r.Hide()
 		b.lines = append(b.lines, r)
 		inner.Add(r)

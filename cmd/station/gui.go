@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -180,7 +181,8 @@ func runGUI(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 func guiHardware(f guiFlags, simulated bool) hwinfo.Reader {
 	ov := hwinfo.Override{SN: f.sn, Model: f.model, OSVersion: f.osVersion}
 	var n atomic.Int64
-	base := time.Now().Format("0102-1504")
+	// Unique per run: two runs started together must not invent the same PCs.
+	base := fmt.Sprintf("%s-%02x", time.Now().Format("0102-150405"), rand.IntN(256))
 	return hwinfo.ReaderFunc(func(ctx context.Context) (keystation.Hardware, error) {
 		h, err := hwinfo.Read(ctx)
 		if err != nil && !simulated {
