@@ -28,6 +28,9 @@ type ImportOptions struct {
 	// By is who imports, for the audit log (written in the import's
 	// transaction); Actor is used when By.User is empty.
 	By AuditBy
+	// Progress, when set, is called every few thousand lines with how many
+	// of the entries were handled.
+	Progress func(done, total int)
 }
 
 // LineNote is a line of an import that was skipped or rejected, and why.
@@ -95,7 +98,10 @@ func (s *Server) ImportKeys(ctx context.Context, entries []ImportEntry, opt Impo
 	}
 	defer byID.Close()
 
-	for _, e := range entries {
+	for i, e := range entries {
+		if opt.Progress != nil && i > 0 && i%5000 == 0 {
+			opt.Progress(i, len(entries))
+		}
 		ed, ok := eds[strings.ToLower(strings.TrimSpace(e.Edition))]
 		if !ok {
 			reason := "no edition: give --edition or an edition column"

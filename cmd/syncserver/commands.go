@@ -72,7 +72,13 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		entries[i] = store.ImportEntry{Line: e.Line, Key: e.Key, KeyID: e.KeyID, Edition: e.Edition}
 	}
 	src := fmt.Sprintf("import:%s sha256:%s", filepath.Base(pos[0]), list.SHA256)
-	res, err := st.ImportKeys(ctx, entries, store.ImportOptions{Source: src, Actor: "cli"})
+	opt := store.ImportOptions{Source: src, Actor: "cli"}
+	if len(entries) >= 20000 {
+		opt.Progress = func(done, total int) {
+			fmt.Fprintf(stderr, "importing: %d of %d keys (%d%%)\n", done, total, done*100/total)
+		}
+	}
+	res, err := st.ImportKeys(ctx, entries, opt)
 	if err != nil {
 		return exitCode(err, stderr)
 	}
