@@ -67,6 +67,9 @@ type Config struct {
 	UserAgent   string
 	// Transport replaces the HTTP transport (tests).
 	Transport http.RoundTripper
+	// Progress, when set, is called after each round trip of SyncOnce with
+	// the totals so far (long syncs show how far they are).
+	Progress func(Summary)
 }
 
 func (c *Config) defaults() {
@@ -416,6 +419,9 @@ func (c *Client) syncOnce(ctx context.Context) (Summary, error) {
 		sum.ClockSkew = skew
 		answered := len(resp.Results)
 		sum.add(&req, &resp)
+		if c.cfg.Progress != nil {
+			c.cfg.Progress(sum)
+		}
 		if len(req.Reports) > 0 && answered == 0 {
 			return sum, fmt.Errorf("the server answered none of the %d reports sent", len(req.Reports))
 		}

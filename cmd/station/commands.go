@@ -296,7 +296,15 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *export != "" && *imp != "" {
 		return usageError{"give --export or --import, not both"}
 	}
-	app, err := openCommon(ctx, c, stderr, AppOptions{Sync: queue.Config{HTTPTimeout: min(*timeout, 60*time.Second)}})
+	cfg := queue.Config{HTTPTimeout: min(*timeout, 60*time.Second)}
+	if !*asJSON {
+		cfg.Progress = func(s queue.Summary) {
+			if s.Backlog > 0 {
+				fmt.Fprintf(stderr, "sync: %d reports sent, %d waiting\n", s.Sent, s.Backlog)
+			}
+		}
+	}
+	app, err := openCommon(ctx, c, stderr, AppOptions{Sync: cfg})
 	if err != nil {
 		return err
 	}
