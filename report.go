@@ -23,14 +23,15 @@ type Machine struct {
 
 // Validate checks sn and model and returns the offending fields.
 func (m Machine) Validate(f map[string]string) {
-	checkText(f, "sn", m.SN, MaxSNLen, true)
-	checkText(f, "model", m.Model, MaxModelLen, true)
+	CheckText(f, "sn", m.SN, MaxSNLen, true)
+	CheckText(f, "model", m.Model, MaxModelLen, true)
 }
 
 // ID is the machine id shown to supervisors (seed 001 machine_id).
 func (m Machine) ID() string { return m.Model + "/" + m.SN }
 
-func checkText(f map[string]string, name, v string, max int, required bool) {
+// CheckText records in f what is wrong with the text field v, if anything.
+func CheckText(f map[string]string, name, v string, max int, required bool) {
 	switch {
 	case required && strings.TrimSpace(v) == "":
 		f[name] = "required"
@@ -41,11 +42,6 @@ func checkText(f map[string]string, name, v string, max int, required bool) {
 	case strings.ContainsAny(v, "\x00\r\n"):
 		f[name] = "contains control characters"
 	}
-}
-
-// CheckText is checkText for adapters: it records in f what is wrong with v.
-func CheckText(f map[string]string, name, v string, max int, required bool) {
-	checkText(f, name, v, max, required)
 }
 
 // Report is the result of one activation attempt: seed 000's report body plus

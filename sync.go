@@ -131,7 +131,7 @@ func (r SyncReport) Validate() error {
 		f["keyId"] = "must be the 13-digit keyId"
 	}
 	r.Machine.Validate(f)
-	checkText(f, "osVersion", r.OSVersion, MaxOSVersionLen, r.Edition == "")
+	CheckText(f, "osVersion", r.OSVersion, MaxOSVersionLen, r.Edition == "")
 	if r.Edition != "" && !slugRE.MatchString(r.Edition) {
 		f["edition"] = "not an edition slug"
 	}

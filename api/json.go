@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -78,7 +79,19 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any, limit int64) erro
 		return keystation.FieldError(map[string]string{"Content-Type": "must be application/json"})
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, limit)
-	dec := json.NewDecoder(r.Body)
+	return decodeOne(r.Body, v)
+}
+
+// DecodeStrict decodes one JSON object from data the same way request bodies
+// are decoded; fuzz tests and other adapters use it.
+func DecodeStrict(data []byte, v any) error {
+	return decodeOne(bytes.NewReader(data), v)
+}
+
+// decodeOne reads exactly one JSON object from r into v, refusing unknown
+// fields and trailing data.
+func decodeOne(r io.Reader, v any) error {
+	dec := json.NewDecoder(r)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return jsonError(err)
@@ -88,20 +101,6 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any, limit int64) erro
 		if errors.As(err, &mbe) {
 			return jsonError(err)
 		}
-		return keystation.FieldError(map[string]string{"body": "unexpected data after the JSON object"})
-	}
-	return nil
-}
-
-// DecodeStrict decodes one JSON object from data the same way request bodies
-// are decoded; fuzz tests and other adapters use it.
-func DecodeStrict(data []byte, v any) error {
-	dec := json.NewDecoder(strings.NewReader(string(data)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return jsonError(err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
 		return keystation.FieldError(map[string]string{"body": "unexpected data after the JSON object"})
 	}
 	return nil

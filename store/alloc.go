@@ -173,12 +173,13 @@ func (s *Server) Acquire(ctx context.Context, req AcquireRequest) (Assignment, e
 	edRow, _ := s.edition(ed.Slug)
 	// A machine asking again for the key it holds is answered from a
 	// reader, without queueing for the writer.
-	if k, ok := s.heldKey(ctx, s.machineFingerprint(req.Machine), edRow.id, req.Actor.tenant()); ok {
+	fp := s.machineFingerprint(req.Machine)
+	if k, ok := s.heldKey(ctx, fp, edRow.id, req.Actor.tenant()); ok {
 		if g, err := s.grant(k); err == nil {
 			return Assignment{Grant: g, Reused: true}, nil
 		}
 	}
-	mk := s.newMachineKeys(req.Machine)
+	mk := s.newMachineKeys(req.Machine, fp)
 	var got keyRow
 	var reused bool
 	err = s.g.do(ctx, func(t *txn) error {
@@ -236,9 +237,9 @@ type machineKeys struct {
 	identity   []byte
 }
 
-func (s *Server) newMachineKeys(m keystation.Machine) machineKeys {
+func (s *Server) newMachineKeys(m keystation.Machine, fp string) machineKeys {
 	id, _ := json.Marshal(m)
-	return machineKeys{fp: s.machineFingerprint(m), snHash: s.snHash(m.SN), model: normID(m.Model),
+	return machineKeys{fp: fp, snHash: s.snHash(m.SN), model: normID(m.Model),
 		modelHash: s.box.Hash("model", normID(m.Model)), identity: s.box.Seal(id, "machine/identity")}
 }
 

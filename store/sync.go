@@ -609,7 +609,7 @@ func (s *Server) prepareSyncReport(ctx context.Context, r keystation.SyncReport)
 		p.invalid = err
 		return p
 	}
-	p.mk = s.newMachineKeys(r.Machine)
+	p.mk = s.newMachineKeys(r.Machine, s.machineFingerprint(r.Machine))
 	if r.Success {
 		p.hw = s.sealHardware(r.Hardware, r.Machine, r.OSVersion)
 	}
