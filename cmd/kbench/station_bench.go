@@ -14,7 +14,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"keystation"
@@ -200,7 +199,32 @@ func runStationSync(ctx context.Context, b *bench) error {
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	t0 = time.Now()
-	err = cmd.Run()
+	// The station's peak: VmHWM of its own address space, sampled while it
+	// runs. (Its rusage would also count the copy of kbench it was forked
+	// from, which is large after the bindings section.)
+	var stationPeak int64
+	if err = cmd.Start(); err == nil {
+		done, peak := make(chan struct{}), make(chan int64)
+		go func() {
+			var hwm int64
+			t := time.NewTicker(20 * time.Millisecond)
+			defer t.Stop()
+			for {
+				if v, err := testutil.ProcStatus(cmd.Process.Pid, "VmHWM"); err == nil {
+					hwm = max(hwm, v)
+				}
+				select {
+				case <-done:
+					peak <- hwm
+					return
+				case <-t.C:
+				}
+			}
+		}()
+		err = cmd.Wait()
+		close(done)
+		stationPeak = <-peak
+	}
 	took := time.Since(t0)
 	if err != nil {
 		return fmt.Errorf("station sync: %w\n%s%s", err, lastBytes(out.String(), 1000), lastBytes(errOut.String(), 1000))
@@ -208,10 +232,6 @@ func runStationSync(ctx context.Context, b *bench) error {
 	var sum queue.Summary
 	if err := json.Unmarshal(out.Bytes(), &sum); err != nil {
 		return fmt.Errorf("station sync printed %q: %w", lastBytes(out.String(), 500), err)
-	}
-	stationPeak := int64(0)
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		stationPeak = int64(ru.Maxrss) // KiB on Linux
 	}
 	serverHWM, _ := b.proc.Status("VmHWM")
 	fmt.Fprintf(b.out, "synced %d reports in %s (%.0f reports/s): %d round trips, %d applied, %d duplicate, %d conflict, %d rejected, %d waiting after\n",

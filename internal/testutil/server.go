@@ -184,8 +184,11 @@ func (p *Proc) Exited() <-chan struct{} { return p.exited }
 
 // Status reads a "kB" line of /proc/PID/status ("VmHWM" is the peak resident
 // set size, "VmRSS" the current one), in KiB. Linux only.
-func (p *Proc) Status(field string) (int64, error) {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.PID()))
+func (p *Proc) Status(field string) (int64, error) { return ProcStatus(p.PID(), field) }
+
+// ProcStatus is Status for any process id.
+func ProcStatus(pid int, field string) (int64, error) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, err
 	}
@@ -200,7 +203,7 @@ func (p *Proc) Status(field string) (int64, error) {
 		}
 		return strconv.ParseInt(f[0], 10, 64)
 	}
-	return 0, fmt.Errorf("no %s in /proc/%d/status", field, p.PID())
+	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
 }
 
 // CPUTime is the CPU time (user + system) the process has used so far.
