@@ -30,14 +30,36 @@ type grouper struct {
 
 	stmtMu sync.Mutex
 	stmts  map[string]*sql.Stmt
+
+	// batchers are set before the first operation and not changed after.
+	batchers map[opKind]batcher
 }
 
 type groupOp struct {
-	ctx  context.Context
-	fn   func(tx *txn) error
+	ctx context.Context
+	fn  func(tx *txn) error
+	// kind, when not zero, names a batcher that can run this operation
+	// together with the others of its kind in the group in a few set-wise
+	// statements; arg is what that batcher needs. fn stays the way to run
+	// the operation on its own.
+	kind opKind
+	arg  any
 	err  error
 	done chan struct{}
 }
+
+// opKind names a kind of operation a batcher runs set-wise.
+type opKind int
+
+const (
+	opGeneric opKind = iota
+	opAcquire
+)
+
+// batcher runs several operations of one kind in a group's transaction. It
+// sets each operation's err; an operation it cannot run set-wise it runs
+// alone with t.runOne.
+type batcher func(t *txn, ops []*groupOp)
 
 // txn is a write transaction with cached prepared statements.
 type txn struct {
@@ -57,7 +79,7 @@ const (
 
 func newGrouper(db *sql.DB, log *slog.Logger) *grouper {
 	g := &grouper{db: db, log: log, queue: make(chan *groupOp, 1024), maxBatch: 512,
-		done: make(chan struct{}), stmts: map[string]*sql.Stmt{}}
+		done: make(chan struct{}), stmts: map[string]*sql.Stmt{}, batchers: map[opKind]batcher{}}
 	go g.loop()
 	return g
 }
@@ -65,7 +87,12 @@ func newGrouper(db *sql.DB, log *slog.Logger) *grouper {
 // do runs fn in the next group commit and returns once that commit is durable
 // (or fn's error, in which case none of fn's changes were kept).
 func (g *grouper) do(ctx context.Context, fn func(tx *txn) error) error {
-	o := &groupOp{ctx: ctx, fn: fn, done: make(chan struct{})}
+	return g.doOp(ctx, &groupOp{fn: fn})
+}
+
+// doOp is do for an operation that may also be run set-wise (o.kind).
+func (g *grouper) doOp(ctx context.Context, o *groupOp) error {
+	o.ctx, o.done = ctx, make(chan struct{})
 	g.mu.Lock()
 	if g.closed {
 		g.mu.Unlock()
@@ -136,37 +163,39 @@ func (g *grouper) run(batch []*groupOp) {
 		return
 	}
 	t := &txn{Tx: tx, ctx: ctx, g: g, stmts: map[string]*sql.Stmt{}}
-	single := len(batch) == 1
-	kept := 0
-	for _, o := range batch {
-		if err := o.ctx.Err(); err != nil {
-			o.err = err
-			continue
-		}
-		if !single {
-			if _, err := t.exec(qSavepoint); err != nil {
-				o.err = err
-				continue
-			}
-		}
-		o.err = safeCall(o.fn, t)
-		if single {
-			break
+	if len(batch) == 1 {
+		o := batch[0]
+		if o.err = o.ctx.Err(); o.err == nil {
+			o.err = safeCall(o.fn, t)
 		}
 		if o.err != nil {
-			if _, err := t.exec(qRollbackTo); err != nil {
-				g.log.Error("rollback to savepoint", "err", err)
+			tx.Rollback()
+			return
+		}
+	} else {
+		var sets map[opKind][]*groupOp
+		for _, o := range batch {
+			if o.err = o.ctx.Err(); o.err != nil {
+				continue
 			}
-		} else {
-			kept++
+			if g.batchers[o.kind] != nil {
+				if sets == nil {
+					sets = map[opKind][]*groupOp{}
+				}
+				sets[o.kind] = append(sets[o.kind], o)
+				continue
+			}
+			t.runOne(o)
 		}
-		if _, err := t.exec(qRelease); err != nil {
-			g.log.Error("release savepoint", "err", err)
+		// Operations in one group are concurrent (none has been answered),
+		// so running a kind's set after the others is a valid order.
+		for k, ops := range sets {
+			if len(ops) == 1 {
+				t.runOne(ops[0])
+				continue
+			}
+			g.batchers[k](t, ops)
 		}
-	}
-	if single && batch[0].err != nil {
-		tx.Rollback()
-		return
 	}
 	if err := tx.Commit(); err != nil {
 		g.log.Error("commit group transaction", "ops", len(batch), "err", err)
@@ -177,8 +206,23 @@ func (g *grouper) run(batch []*groupOp) {
 		}
 		return
 	}
-	if kept > 1 {
-		g.log.Debug("group commit", "ops", len(batch), "kept", kept)
+}
+
+// runOne runs one operation of a group inside its own savepoint, so that its
+// failure undoes only its own changes.
+func (t *txn) runOne(o *groupOp) {
+	if _, err := t.exec(qSavepoint); err != nil {
+		o.err = err
+		return
+	}
+	o.err = safeCall(o.fn, t)
+	if o.err != nil {
+		if _, err := t.exec(qRollbackTo); err != nil {
+			t.g.log.Error("rollback to savepoint", "err", err)
+		}
+	}
+	if _, err := t.exec(qRelease); err != nil {
+		t.g.log.Error("release savepoint", "err", err)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"keystation"
@@ -56,6 +57,14 @@ type Server struct {
 	edMu     sync.RWMutex
 	editions map[string]editionRow // by slug
 	rules    *keystation.EditionRules
+
+	// The user read on every request of the station key API, prepared once
+	// for the reader pool, and recently read users.
+	readUser *sql.Stmt
+	users    userCache
+
+	// setWise counts allocations made set-wise (acquireFresh).
+	setWise atomic.Int64
 }
 
 type editionRow struct {
@@ -91,7 +100,13 @@ func OpenServer(ctx context.Context, path string, opt Options) (*Server, error) 
 		return nil, err
 	}
 	s.g = newGrouper(c.w, opt.Logger)
-	if err := s.g.prepare(ctx, hotQueries...); err != nil {
+	s.g.batchers[opAcquire] = s.acquireBatch
+	err = s.g.prepare(ctx, hotQueries...)
+	if err == nil {
+		s.readUser, err = c.r.PrepareContext(ctx, qUserByName)
+	}
+	if err != nil {
+		s.closeReads()
 		s.g.close()
 		c.close()
 		return nil, err
@@ -104,7 +119,16 @@ func (s *Server) Close() error {
 	if s.g != nil {
 		s.g.close()
 	}
+	s.closeReads()
 	return s.c.close()
+}
+
+func (s *Server) closeReads() {
+	for _, st := range []*sql.Stmt{s.readUser} {
+		if st != nil {
+			st.Close()
+		}
+	}
 }
 
 // BurnCap is the number of keys one machine may burn.

@@ -2,8 +2,11 @@ package store
 
 import (
 	"context"
+	"errors"
 	"regexp"
 	"strings"
+	"sync"
+	"time"
 
 	"keystation"
 )
@@ -96,17 +99,80 @@ func (s *Server) CreateUserBy(ctx context.Context, u User, by AuditBy) (User, er
 	return u, nil
 }
 
+const qUserByName = `SELECT id, username, password_hash, role, tenant_id, disabled, demo, created_at
+		FROM users WHERE username = ?`
+
+// userFresh is how long a user read from the database is used without
+// reading it again. Changes made through this Server end it at once; it only
+// bounds how late a change made by another process (the CLI while the server
+// runs) is seen.
+const userFresh = time.Second
+
+// userCache keeps recently read users: every request of the station key API
+// names its user, and a line of stations asks many times a second.
+type userCache struct {
+	mu  sync.Mutex
+	m   map[string]cachedUser
+	gen uint64 // counts changes, so a read that raced one is not kept
+}
+
+type cachedUser struct {
+	u  User
+	at time.Time
+}
+
+func (c *userCache) get(name string, now time.Time) (User, uint64, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[name]
+	if !ok || now.Sub(e.at) >= userFresh || now.Before(e.at) {
+		return User{}, c.gen, false
+	}
+	return e.u, c.gen, true
+}
+
+func (c *userCache) put(u User, now time.Time, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gen != c.gen {
+		return
+	}
+	if c.m == nil || len(c.m) >= 10000 {
+		c.m = map[string]cachedUser{}
+	}
+	c.m[u.Username] = cachedUser{u: u, at: now}
+}
+
+func (c *userCache) forget(name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, name)
+	c.gen++
+}
+
 // UserByName returns a user by name.
 func (s *Server) UserByName(ctx context.Context, name string) (User, error) {
-	var u User
+	name = strings.TrimSpace(name)
+	now := time.Now()
+	u, gen, ok := s.users.get(name, now)
+	if ok {
+		return u, nil
+	}
 	var disabled, demo int
-	err := s.c.r.QueryRowContext(ctx, `SELECT id, username, password_hash, role, tenant_id, disabled, demo, created_at
-		FROM users WHERE username = ?`, strings.TrimSpace(name)).Scan(&u.ID, &u.Username, &u.PasswordHash, &u.Role, &u.TenantID, &disabled, &demo, &u.CreatedAt)
+	q := s.readUser
+	if q == nil {
+		return u, errors.New("store: the server is closed")
+	}
+	err := q.QueryRowContext(ctx, name).Scan(&u.ID, &u.Username, &u.PasswordHash, &u.Role, &u.TenantID, &disabled, &demo, &u.CreatedAt)
 	if isNoRows(err) {
 		return u, keystation.Errorf(keystation.ENOTFOUND, "no user %q", name)
 	}
+	if err != nil {
+		return u, err
+	}
 	u.Disabled, u.Demo = disabled == 1, demo == 1
-	return u, err
+	s.users.put(u, now, gen)
+	return u, nil
 }
 
 // SetPassword replaces a user's password hash (audited as a system change).
@@ -151,6 +217,7 @@ func (s *Server) updateUser(ctx context.Context, name, q string, v any, by Audit
 	if err := s.appendAudit(ctx, tx, by, AuditEvent{Tenant: tenant, Action: action, ObjectType: "user", ObjectID: name}); err != nil {
 		return err
 	}
+	defer s.users.forget(name)
 	return tx.Commit()
 }
 

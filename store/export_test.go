@@ -1,0 +1,34 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// Hooks for the external tests.
+
+// HoldWriter makes the writer wait, so that operations queue up behind it
+// and run together as one group once release is called.
+func HoldWriter(s *Server) (release func()) {
+	started, rel := make(chan struct{}), make(chan struct{})
+	go s.g.do(context.Background(), func(*txn) error {
+		close(started)
+		<-rel
+		return nil
+	})
+	<-started
+	return func() { close(rel) }
+}
+
+// WaitQueued waits until n write operations are queued for the writer.
+func WaitQueued(s *Server, n int) bool {
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if len(s.g.queue) >= n {
+			return true
+		}
+	}
+	return false
+}
+
+// SetWiseAllocations is the number of keys allocated set-wise so far.
+func SetWiseAllocations(s *Server) int64 { return s.setWise.Load() }
