@@ -23,8 +23,8 @@ import (
 //
 // Search never needs the plain serial number: a term matches a binding when
 // it is its whole machine id ("model/serial", through the keyed fingerprint),
-// its whole serial number (through the keyed sn_hash), or part of its model
-// (models are few; they are kept sealed in machine_models and matched in
+// its whole serial number (through the fingerprint's first half, the serial
+// number's keyed hash), or part of its model (models are few; they are kept sealed in machine_models and matched in
 // memory, giving model ids to look up). Parts of serial numbers are not
 // searchable: anything that could find them would reveal them.
 
@@ -78,7 +78,7 @@ func (f *BindingFilter) cutoff(now time.Time) string {
 }
 
 // bindingWhere builds the FROM and WHERE of a binding query. A search is a
-// UNION of one arm per way of matching (fingerprint, sn_hash, model ids),
+// UNION of one arm per way of matching (fingerprint, its serial-number prefix, model ids),
 // each arm carrying the filters and reading its index only; the few hits
 // then are counted, ordered and paged without a scan of every binding.
 func (s *Server) bindingWhere(ctx context.Context, f BindingFilter) (from string, where []string, args []any, err error) {
@@ -146,7 +146,8 @@ func (s *Server) searchArms(ctx context.Context, term string) ([]searchArm, erro
 	if len(fps) > 0 {
 		arms = append(arms, searchArm{"m.fingerprint IN (" + placeholders(len(fps)) + ")", fps})
 	}
-	arms = append(arms, searchArm{"m.sn_hash = ?", []any{s.snHash(t)}})
+	lo, hi := s.snRange(t)
+	arms = append(arms, searchArm{"m.fingerprint >= ? AND m.fingerprint < ?", []any{lo, hi}})
 	models, err := s.matchModels(ctx, normID(t))
 	if err != nil {
 		return nil, err

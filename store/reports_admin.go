@@ -84,8 +84,9 @@ func (s *Server) reportWhere(f ReportFilter) (string, []any, error) {
 				fps = append(fps, s.machineFingerprint(keystation.Machine{Model: t[:i], SN: t[i+1:]}))
 			}
 		}
-		c := "(m.sn_hash = ?"
-		a := []any{s.snHash(t)}
+		lo, hi := s.snRange(t)
+		c := "((m.fingerprint >= ? AND m.fingerprint < ?)"
+		a := []any{lo, hi}
 		if len(fps) > 0 {
 			c += " OR m.fingerprint IN (" + placeholders(len(fps)) + ")"
 			a = append(a, fps...)

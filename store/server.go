@@ -99,6 +99,10 @@ func OpenServer(ctx context.Context, path string, opt Options) (*Server, error) 
 		c.close()
 		return nil, err
 	}
+	if err := s.upgradeFingerprints(ctx); err != nil {
+		c.close()
+		return nil, fmt.Errorf("upgrade machine fingerprints: %w", err)
+	}
 	s.g = newGrouper(c.w, opt.Logger)
 	s.g.batchers[opAcquire] = s.acquireBatch
 	err = s.g.prepare(ctx, hotQueries...)
@@ -254,9 +258,24 @@ func (s *Server) resolveEdition(ctx context.Context, v string) (editionRow, erro
 	return editionRow{}, keystation.Errorf(keystation.EUNKNOWNEDITION, "no key pool named %q", v)
 }
 
-// machineFingerprint is the keyed hash that identifies a machine.
+// machineFingerprint is the keyed hash that identifies a machine: 128 bits
+// of the serial number's keyed hash, then 128 bits of the keyed hash of
+// model and serial number. The one index on it finds a machine by its
+// whole id, and by serial number alone (snRange), so a new machine costs
+// one random index insert rather than two.
 func (s *Server) machineFingerprint(m keystation.Machine) string {
-	return s.box.Hash("machine", normID(m.Model)+"\x00"+normID(m.SN))
+	sn := normID(m.SN)
+	return s.box.Hash("sn", sn)[:fpHalf] + s.box.Hash("machine", normID(m.Model)+"\x00"+sn)[:fpHalf]
+}
+
+// fpHalf is the length of each half of a fingerprint, in hex digits.
+const fpHalf = 32
+
+// snRange bounds the fingerprints of the machines with serial number sn:
+// fingerprint >= lo AND fingerprint < hi.
+func (s *Server) snRange(sn string) (lo, hi string) {
+	p := s.snHash(sn)[:fpHalf]
+	return p, p + "g" // hex digits sort before 'g'
 }
 
 func (s *Server) snHash(sn string) string { return s.box.Hash("sn", normID(sn)) }
