@@ -24,9 +24,10 @@ import (
 // Search never needs the plain serial number: a term matches a binding when
 // it is its whole machine id ("model/serial", through the keyed fingerprint),
 // its whole serial number (through the fingerprint's first half, the serial
-// number's keyed hash), or part of its model (models are few; they are kept sealed in machine_models and matched in
-// memory, giving model ids to look up). Parts of serial numbers are not
-// searchable: anything that could find them would reveal them.
+// number's keyed hash), or part of its model (models are few; they are kept
+// sealed in machine_models and matched in memory, giving model ids to look
+// up). Parts of serial numbers are not searchable: anything that could find
+// them would reveal them.
 
 // Binding statuses.
 const (
