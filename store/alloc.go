@@ -218,7 +218,7 @@ type machineKeys struct {
 
 func (s *Server) newMachineKeys(m keystation.Machine, fp string) machineKeys {
 	id, _ := json.Marshal(m)
-	return machineKeys{fp: fp, snHash: s.snHash(m.SN), model: normID(m.Model),
+	return machineKeys{fp: fp, snHash: fp[:fpHalf], model: normID(m.Model),
 		modelHash: s.box.Hash("model", normID(m.Model)), identity: s.box.Seal(id, "machine/identity")}
 }
 

@@ -2,5 +2,5 @@
 -- (OpenServer rewrites the fingerprints of existing machines, see
 -- fingerprint.go), so the fingerprint's unique index also finds machines by
 -- serial number, and the second random index every new machine paid for
--- goes. The sn_hash column stays, filled, for older readers.
+-- goes. The sn_hash column stays (new machines get the prefix), unindexed.
 DROP INDEX machines_sn_hash;
