@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"runtime"
 	"slices"
@@ -51,7 +54,12 @@ type askFunc func(ctx context.Context, c *testutil.Client, w, i int) (ok bool, e
 // measure runs clients workers, each sending requests one after the other
 // for d, and returns the figures.
 func (b *bench) measure(ctx context.Context, clients int, d time.Duration, ask askFunc) result {
-	c := testutil.NewClient(b.proc.Addr, b.op.Username, b.op.Password, clients)
+	return b.measureAt(ctx, b.proc.Addr, clients, d, ask)
+}
+
+// measureAt is measure against the server at addr.
+func (b *bench) measureAt(ctx context.Context, addr string, clients int, d time.Duration, ask askFunc) result {
+	c := testutil.NewClient(addr, b.op.Username, b.op.Password, clients)
 	defer c.CloseIdle()
 	type workerResult struct {
 		ok   int
@@ -202,6 +210,9 @@ func runAcquire(ctx context.Context, b *bench) error {
 	}
 	b.table(rs)
 	fmt.Fprintln(b.out, "  target: ≥10,000 allocations/s at 64 clients, p99 < 20 ms")
+	if err := b.httpFloor(ctx); err != nil {
+		return err
+	}
 	if b.doubles == 0 {
 		fmt.Fprintf(b.out, "  no double allocation: %d successful allocations, %d distinct keyIds (warm-up included)\n", b.allocs, len(b.keyIDs))
 	}
@@ -271,5 +282,42 @@ func runReacquire(ctx context.Context, b *bench) error {
 	}
 	b.table(rs)
 	fmt.Fprintf(b.out, "  %d machines, each answered with the key it holds (KEY_CHANGED counts any other answer)\n", len(machines))
+	return nil
+}
+
+// httpFloor prints, for scale, what the same clients get from a handler in
+// this process that decodes the request and answers a fixed key: no
+// storage, no sign-in, no encryption. On a shared 2-core machine this is
+// roughly the most any server could reach with net/http over loopback.
+func (b *bench) httpFloor(ctx context.Context) error {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	answer := []byte(`{"code":"OK","message":"a home key was assigned to this machine","data":{"keyId":3301234567890,"key":"VK7JG-NPHTM-C97JM-9MPGT-3V66T"}}`)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Username, Password, SN, Model, OSVersion string
+		}
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.SN == "" {
+			http.Error(w, "bad request", http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(answer)
+	})}
+	go srv.Serve(ln)
+	defer srv.Close()
+	n := slices.Max(b.cfg.clients)
+	r := b.measureAt(ctx, ln.Addr().String(), n, min(b.cfg.duration, 3*time.Second), func(ctx context.Context, c *testutil.Client, w, i int) (bool, string) {
+		a, err := c.Acquire(ctx, testutil.Machine{SN: "KB-F-" + strconv.Itoa(w) + "-" + strconv.Itoa(i), Model: benchModel, OSVersion: benchOS})
+		if err != nil || !a.OK() {
+			return false, errName(a, err)
+		}
+		return true, ""
+	})
+	fmt.Fprintf(b.out, "  for scale: the same %d clients against a handler in kbench that only decodes the request and answers a fixed key\n"+
+		"  (no storage, no sign-in, no encryption): %.0f requests/s, p99 %s, using %.0f%% CPU of 200%%\n",
+		n, float64(r.ok)/r.wall.Seconds(), ms(r.pct(0.99)), 100*float64(r.clientCPU)/float64(r.wall))
 	return nil
 }
