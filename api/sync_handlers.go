@@ -1,9 +1,14 @@
 package api
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -17,13 +22,14 @@ type SyncStore interface {
 	Enrol(ctx context.Context, req keystation.EnrolRequest, ip string) (keystation.EnrolResponse, error)
 	StationByCredential(ctx context.Context, cred string) (store.Station, error)
 	Sync(ctx context.Context, st store.Station, req keystation.SyncRequest, ip string) (keystation.SyncResponse, error)
+	SyncStream(ctx context.Context, st store.Station, ip string, decode store.SyncDecoder) (keystation.SyncResponse, error)
 	Reconcile(ctx context.Context, station int64) (keystation.Reconciliation, error)
 	SyncFile(ctx context.Context, file []byte, source string) ([]byte, error)
 }
 
-// MaxSyncBodyBytes bounds a sync request: up to MaxSyncReports reports with
-// their hardware.
-const MaxSyncBodyBytes = 16 << 20
+// MaxSyncBodyBytes bounds a sync request: up to store.MaxSyncRequestReports
+// reports with their hardware.
+const MaxSyncBodyBytes = 32 << 20
 
 func (s *Server) syncRoutes() {
 	s.handle("POST", "/api/v1/stations/enrol", s.handleEnrol)
@@ -133,21 +139,50 @@ func (s *Server) station(r *http.Request) (store.Station, error) {
 }
 
 // handleSync answers POST /api/v1/sync: one round trip of the sync protocol.
+// The body is read whole, then decoded as the store applies it: the store
+// prepares and applies the first reports while the rest are decoded.
 func (s *Server) handleSync(w http.ResponseWriter, r *http.Request) {
+	t0 := time.Now()
+	defer func() {
+		if os.Getenv("KS_TIMING") != "" {
+			fmt.Fprintf(os.Stderr, "HANDLER at=%s total=%s\n", t0.Format("05.000"), time.Since(t0))
+		}
+	}()
 	st, err := s.station(r)
 	if err != nil {
 		s.error(w, r, err)
 		return
 	}
-	var req keystation.SyncRequest
-	if err := decodeJSON(w, r, &req, MaxSyncBodyBytes); err != nil {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
+		s.error(w, r, keystation.FieldError(map[string]string{"Content-Type": "must be application/json"}))
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxSyncBodyBytes))
+	if err != nil {
+		s.error(w, r, jsonError(err))
+		return
+	}
+	if os.Getenv("KS_TIMING") != "" {
+		fmt.Fprintf(os.Stderr, "HANDLER read body %d bytes in %s\n", len(body), time.Since(t0))
+	}
+	resp, err := s.Store.SyncStream(r.Context(), st, clientIP(r), func(emit func([]keystation.SyncReport) error) (keystation.SyncRequest, error) {
+		req, err := DecodeSyncRequest(body, emit)
+		if err != nil {
+			return req, err
+		}
+		return req, checkSyncRequest(&req)
+	})
+	if err != nil {
 		s.error(w, r, err)
 		return
 	}
+	respond(w, keystation.EOK, "synced", resp)
+}
+
+// checkSyncRequest checks what a sync request carries beyond its reports
+// (each report is checked on its own, and refused alone).
+func checkSyncRequest(req *keystation.SyncRequest) error {
 	f := map[string]string{}
-	if len(req.Reports) > keystation.MaxSyncReports {
-		f["reports"] = "at most 1000 reports per request"
-	}
 	for _, l := range []struct {
 		name string
 		ids  []keystation.KeyID
@@ -168,15 +203,123 @@ func (s *Server) handleSync(w http.ResponseWriter, r *http.Request) {
 		f["backlog"] = "must not be negative"
 	}
 	if len(f) > 0 {
-		s.error(w, r, keystation.FieldError(f))
-		return
+		return keystation.FieldError(f)
 	}
-	resp, err := s.Store.Sync(r.Context(), st, req, clientIP(r))
+	return nil
+}
+
+// DecodeSyncRequest decodes a sync request body as strictly as any other
+// body (DecodeStrict), passing its reports to emit in order, a few at a
+// time (store.SyncChunk), as it goes; the request it returns has no
+// Reports. It refuses more than store.MaxSyncRequestReports reports, and a
+// body that names "reports" twice.
+func DecodeSyncRequest(body []byte, emit func([]keystation.SyncReport) error) (keystation.SyncRequest, error) {
+	var req keystation.SyncRequest
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		// Not an object: decoded whole, for the same answer as any body.
+		if err := DecodeStrict(body, &req); err != nil {
+			return req, err
+		}
+		reports := req.Reports
+		req.Reports = nil
+		return req, emitAll(reports, emit)
+	}
+	rest := []byte{'{'}
+	seen := false
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return req, jsonError(err)
+		}
+		key, _ := tok.(string)
+		if !strings.EqualFold(key, "reports") {
+			var v json.RawMessage
+			if err := dec.Decode(&v); err != nil {
+				return req, jsonError(err)
+			}
+			if len(rest) > 1 {
+				rest = append(rest, ',')
+			}
+			k, _ := json.Marshal(key)
+			rest = append(append(append(rest, k...), ':'), v...)
+			continue
+		}
+		if seen {
+			return req, keystation.FieldError(map[string]string{"reports": "given twice"})
+		}
+		seen = true
+		if err := decodeReports(dec, emit); err != nil {
+			return req, err
+		}
+	}
+	if _, err := dec.Token(); err != nil {
+		return req, jsonError(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return req, keystation.FieldError(map[string]string{"body": "unexpected data after the JSON object"})
+	}
+	if err := DecodeStrict(append(rest, '}'), &req); err != nil {
+		return req, err
+	}
+	req.Reports = nil
+	return req, nil
+}
+
+// decodeReports decodes the value of "reports" (an array, or null) from
+// dec, passing the reports to emit.
+func decodeReports(dec *json.Decoder, emit func([]keystation.SyncReport) error) error {
+	tok, err := dec.Token()
 	if err != nil {
-		s.error(w, r, err)
-		return
+		return jsonError(err)
 	}
-	respond(w, keystation.EOK, "synced", resp)
+	if tok == nil {
+		return nil // null: no reports
+	}
+	if tok != json.Delim('[') {
+		return keystation.FieldError(map[string]string{"reports": "must be an array"})
+	}
+	chunk := make([]keystation.SyncReport, 0, store.SyncChunk)
+	n := 0
+	for dec.More() {
+		if n++; n > store.MaxSyncRequestReports {
+			return keystation.FieldError(map[string]string{"reports": fmt.Sprintf("at most %d reports per request", store.MaxSyncRequestReports)})
+		}
+		chunk = append(chunk, keystation.SyncReport{})
+		if err := dec.Decode(&chunk[len(chunk)-1]); err != nil {
+			var typ *json.UnmarshalTypeError
+			if errors.As(err, &typ) {
+				typ.Field = strings.TrimSuffix("reports."+typ.Field, ".")
+			}
+			return jsonError(err)
+		}
+		if len(chunk) == cap(chunk) {
+			if err := emit(chunk); err != nil {
+				return err
+			}
+			chunk = make([]keystation.SyncReport, 0, store.SyncChunk)
+		}
+	}
+	if _, err := dec.Token(); err != nil { // ]
+		return jsonError(err)
+	}
+	if len(chunk) > 0 {
+		return emit(chunk)
+	}
+	return nil
+}
+
+func emitAll(reports []keystation.SyncReport, emit func([]keystation.SyncReport) error) error {
+	if len(reports) > store.MaxSyncRequestReports {
+		return keystation.FieldError(map[string]string{"reports": fmt.Sprintf("at most %d reports per request", store.MaxSyncRequestReports)})
+	}
+	for i := 0; i < len(reports); i += store.SyncChunk {
+		if err := emit(reports[i:min(len(reports), i+store.SyncChunk)]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // handleReconciliation answers GET /api/v1/sync/reconciliation with the

@@ -103,7 +103,7 @@ func TestSyncEndpoints(t *testing.T) {
 	}
 	enrolled := s.enrol(t)
 	cred := enrolled.Credential
-	reports := make([]string, keystation.MaxSyncReports+1)
+	reports := make([]string, store.MaxSyncRequestReports+1)
 	for i := range reports {
 		reports[i] = "{}"
 	}

@@ -14,6 +14,7 @@
 package queue
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -39,6 +40,11 @@ const (
 	PathHealth         = "/healthz"
 )
 
+// MaxSyncReports is the most reports the client sends in one request, the
+// server's limit (store.MaxSyncRequestReports). A server that accepts fewer
+// refuses the request, and the client halves its batches.
+const MaxSyncReports = 10000
+
 // Outbox is what the sync client needs of the station's store.
 type Outbox interface {
 	// SyncEndpoint returns the server URL and the station's credential.
@@ -47,6 +53,11 @@ type Outbox interface {
 	SaveEnrolment(ctx context.Context, serverURL string, r keystation.EnrolResponse) error
 	// NextSync builds the next request (oldest reports first).
 	NextSync(ctx context.Context, maxReports, maxBytes int) (keystation.SyncRequest, error)
+	// NextSyncRaw builds the next request from the reports after outbox
+	// position after (0: the oldest waiting), with each report's JSON as
+	// stored (req.Reports holds only their ID and KeyID), and returns the
+	// position of its last report.
+	NextSyncRaw(ctx context.Context, after int64, maxReports, maxBytes int) (req keystation.SyncRequest, bodies []json.RawMessage, last int64, err error)
 	// ApplySync records the answer to req durably, in one transaction.
 	ApplySync(ctx context.Context, req *keystation.SyncRequest, resp *keystation.SyncResponse, skew time.Duration) error
 	// SyncFailed counts a failed attempt for the reports with these IDs.
@@ -59,8 +70,8 @@ type Outbox interface {
 // Config tunes the client. Zero values take the defaults.
 type Config struct {
 	HTTPTimeout time.Duration // per request; 30 s
-	MaxReports  int           // per request; keystation.MaxSyncReports
-	MaxBytes    int           // of report JSON per request; 4 MiB
+	MaxReports  int           // per request; MaxSyncReports
+	MaxBytes    int           // of report JSON per request; 16 MiB
 	BackoffMin  time.Duration // first wait after a failure; 1 s
 	BackoffMax  time.Duration // longest wait; 2 min
 	Interval    time.Duration // between syncs when all is well; 1 min
@@ -76,11 +87,11 @@ func (c *Config) defaults() {
 	if c.HTTPTimeout <= 0 {
 		c.HTTPTimeout = 30 * time.Second
 	}
-	if c.MaxReports <= 0 || c.MaxReports > keystation.MaxSyncReports {
-		c.MaxReports = keystation.MaxSyncReports
+	if c.MaxReports <= 0 || c.MaxReports > MaxSyncReports {
+		c.MaxReports = MaxSyncReports
 	}
 	if c.MaxBytes <= 0 {
-		c.MaxBytes = 4 << 20
+		c.MaxBytes = 16 << 20
 	}
 	if c.BackoffMin <= 0 {
 		c.BackoffMin = time.Second
@@ -311,6 +322,11 @@ func (c *Client) roundTrip(ctx context.Context, url, cred string, req *keystatio
 	if err != nil {
 		return keystation.SyncResponse{}, 0, err
 	}
+	return c.send(ctx, url, cred, body)
+}
+
+// send posts an encoded sync request and decodes the answer.
+func (c *Client) send(ctx context.Context, url, cred string, body []byte) (keystation.SyncResponse, time.Duration, error) {
 	sent := c.now()
 	status, raw, err := c.do(ctx, http.MethodPost, url, cred, body)
 	if err != nil {
@@ -324,9 +340,138 @@ func (c *Client) roundTrip(ctx context.Context, url, cred string, req *keystatio
 	return resp, clockSkew(resp.ServerTime, sent, received), nil
 }
 
+// batch is a sync request ready to send: the request (its Reports hold only
+// their ID and KeyID), its body, and the outbox position of its last report.
+type batch struct {
+	req  keystation.SyncRequest
+	body []byte
+	last int64
+}
+
+// nextBatch reads and encodes the request of the reports after outbox
+// position after (0: the oldest waiting).
+func (c *Client) nextBatch(ctx context.Context, after int64, limit int) (batch, error) {
+	req, bodies, last, err := c.out.NextSyncRaw(ctx, after, limit, c.cfg.MaxBytes)
+	if err != nil {
+		return batch{}, err
+	}
+	body, err := EncodeSyncRequest(&req, bodies)
+	return batch{req: req, body: body, last: last}, err
+}
+
+// EncodeSyncRequest is json.Marshal(req) with reports, each report's JSON as
+// stored, in place of req.Reports: the station's reports go out as they were
+// queued, without being decoded and encoded again.
+func EncodeSyncRequest(req *keystation.SyncRequest, reports []json.RawMessage) ([]byte, error) {
+	head := *req
+	head.Reports = []keystation.SyncReport{}
+	b, err := json.Marshal(head)
+	if err != nil {
+		return nil, err
+	}
+	// stationTime, the only field before reports, is a time: this is the
+	// reports field.
+	const empty = `"reports":[]`
+	i := bytes.Index(b, []byte(empty))
+	if i < 0 {
+		return nil, errors.New("queue: a sync request without its reports field")
+	}
+	i += len(empty) - 1
+	size := len(b) + len(reports)
+	for _, r := range reports {
+		size += len(r)
+	}
+	out := append(make([]byte, 0, size), b[:i]...)
+	for j, r := range reports {
+		if j > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, r...)
+	}
+	return append(out, b[i:]...), nil
+}
+
+// prefetched is the next request, read and encoded while the one before is
+// on its way.
+type prefetched struct {
+	done chan struct{}
+	b    batch
+	err  error
+}
+
+func (c *Client) prefetch(ctx context.Context, after int64, limit int) *prefetched {
+	p := &prefetched{done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		p.b, p.err = c.nextBatch(ctx, after, limit)
+	}()
+	return p
+}
+
+func (p *prefetched) wait() (batch, error) {
+	<-p.done
+	return p.b, p.err
+}
+
+// recorder records the server's answers durably (Outbox.ApplySync), in the
+// order they came, in the background: the next request goes out while the
+// last answer is being recorded. After a failure it records nothing more.
+type recorder struct {
+	out  Outbox
+	done chan struct{} // closed once every answer handed over is recorded
+
+	mu  sync.Mutex
+	err error
+}
+
+func newRecorder(out Outbox) *recorder {
+	r := &recorder{out: out, done: make(chan struct{})}
+	close(r.done)
+	return r
+}
+
+// record hands over an answer; only the sync loop calls it.
+func (r *recorder) record(ctx context.Context, req *keystation.SyncRequest, resp *keystation.SyncResponse, skew time.Duration) {
+	prev, done := r.done, make(chan struct{})
+	r.done = done
+	go func() {
+		defer close(done)
+		<-prev
+		if r.failed() != nil {
+			return
+		}
+		if err := r.out.ApplySync(ctx, req, resp, skew); err != nil {
+			r.mu.Lock()
+			r.err = fmt.Errorf("record the server's answer: %w", err)
+			r.mu.Unlock()
+		}
+	}()
+}
+
+func (r *recorder) failed() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.err
+}
+
+// wait waits until every answer handed over is recorded.
+func (r *recorder) wait() error {
+	<-r.done
+	return r.failed()
+}
+
 // SyncOnce pushes the whole outbox and tops up the buffer: round trips until
-// no report waits and no grant is left to acknowledge (bounded). Each
-// answer is committed before the next round trip.
+// no report waits and no grant is left to acknowledge (bounded).
+//
+// The round trips are pipelined on the station's side, never on the
+// server's: a request is sent only once the answer to the one before has
+// arrived (so the server applies the reports in order), but while it is on
+// its way the station records the answer before (durably, before the sync
+// returns) and reads the request after. The request after is read from
+// beyond the reports on their way; whenever a round trip fails, or an
+// answer leaves a report unanswered, the sync waits for what is being
+// recorded and reads the outbox afresh, so a report is never skipped, and a
+// report sent twice is answered "duplicate".
 func (c *Client) SyncOnce(ctx context.Context) (Summary, error) {
 	c.syncMu.Lock()
 	defer c.syncMu.Unlock()
@@ -356,8 +501,7 @@ func (c *Client) SyncOnce(ctx context.Context) (Summary, error) {
 	return sum, err
 }
 
-func (c *Client) syncOnce(ctx context.Context) (Summary, error) {
-	var sum Summary
+func (c *Client) syncOnce(ctx context.Context) (sum Summary, err error) {
 	base, cred, err := c.out.SyncEndpoint(ctx)
 	if err != nil {
 		return sum, err
@@ -366,14 +510,41 @@ func (c *Client) syncOnce(ctx context.Context) (Summary, error) {
 	if err != nil {
 		return sum, err
 	}
+	rec := newRecorder(c.out)
+	var (
+		next  *prefetched // the request after, being read
+		after int64       // where the next request begins; 0 once every answer is recorded
+	)
+	// settle drops the request read ahead and waits until every answer is
+	// recorded: the outbox is then the whole truth again.
+	settle := func() error {
+		if next != nil {
+			next.wait()
+			next = nil
+		}
+		after = 0
+		return rec.wait()
+	}
+	defer func() {
+		if serr := settle(); serr != nil && err == nil {
+			err = serr
+		}
+	}()
 	limit := c.cfg.MaxReports
 	maxRounds := 0
 	var prevGrants string
 	for {
-		req, err := c.out.NextSync(ctx, limit, c.cfg.MaxBytes)
+		var b batch
+		if next != nil {
+			b, err = next.wait()
+			next = nil
+		} else {
+			b, err = c.nextBatch(ctx, after, limit)
+		}
 		if err != nil {
 			return sum, err
 		}
+		req := &b.req
 		if maxRounds == 0 {
 			maxRounds = 20 + 2*(req.Backlog+len(req.Reports))/max(1, limit)
 		}
@@ -381,9 +552,18 @@ func (c *Client) syncOnce(ctx context.Context) (Summary, error) {
 			sum.Backlog = req.Backlog + len(req.Reports)
 			return sum, fmt.Errorf("sync stopped after %d round trips with %d reports still waiting", sum.Rounds, sum.Backlog)
 		}
+		if err := rec.failed(); err != nil {
+			return sum, err
+		}
 		sum.Rounds++
-		resp, skew, err := c.roundTrip(ctx, url, cred, &req)
+		if len(req.Reports) > 0 && req.Backlog > 0 {
+			next = c.prefetch(ctx, b.last, limit)
+		}
+		resp, skew, err := c.send(ctx, url, cred, b.body)
 		if err != nil {
+			if serr := settle(); serr != nil {
+				return sum, serr
+			}
 			var se *ServerError
 			if errors.As(err, &se) && (se.Status == http.StatusRequestEntityTooLarge || se.Status == http.StatusBadRequest) && len(req.Reports) > 0 {
 				if len(req.Reports) > 1 {
@@ -391,7 +571,7 @@ func (c *Client) syncOnce(ctx context.Context) (Summary, error) {
 					limit = max(1, len(req.Reports)/2)
 					continue
 				}
-				if perr := c.probe(ctx, url, cred, &req); perr == nil {
+				if perr := c.probe(ctx, url, cred, req); perr == nil {
 					// The request is fine without this report: it is the
 					// report that the server refuses as a whole.
 					if rerr := c.out.RejectLocally(ctx, req.Reports[0].ID, se.Code, se.Error()); rerr != nil {
@@ -413,12 +593,15 @@ func (c *Client) syncOnce(ctx context.Context) (Summary, error) {
 			sum.Backlog = req.Backlog + len(req.Reports)
 			return sum, err
 		}
-		if err := c.out.ApplySync(context.WithoutCancel(ctx), &req, &resp, skew); err != nil {
-			return sum, fmt.Errorf("record the server's answer: %w", err)
+		if next != nil && !answersAll(req, &resp) {
+			// A report left unanswered goes again before any after it.
+			next.wait()
+			next = nil
 		}
+		rec.record(context.WithoutCancel(ctx), req, &resp, skew)
 		sum.ClockSkew = skew
 		answered := len(resp.Results)
-		sum.add(&req, &resp)
+		sum.add(req, &resp)
 		if c.cfg.Progress != nil {
 			c.cfg.Progress(sum)
 		}
@@ -430,6 +613,12 @@ func (c *Client) syncOnce(ctx context.Context) (Summary, error) {
 			return sum, nil
 		}
 		prevGrants = grants
+		if next != nil {
+			after = b.last
+		} else if err := settle(); err != nil {
+			// The next request is read once this answer is recorded.
+			return sum, err
+		}
 		if len(req.Reports) > 0 && limit < c.cfg.MaxReports {
 			limit = min(c.cfg.MaxReports, limit*2)
 		}
@@ -437,6 +626,23 @@ func (c *Client) syncOnce(ctx context.Context) (Summary, error) {
 			return sum, err
 		}
 	}
+}
+
+// answersAll reports whether resp has a result for every report of req.
+func answersAll(req *keystation.SyncRequest, resp *keystation.SyncResponse) bool {
+	if len(resp.Results) < len(req.Reports) {
+		return false
+	}
+	got := make(map[string]bool, len(resp.Results))
+	for _, r := range resp.Results {
+		got[r.ID] = true
+	}
+	for _, r := range req.Reports {
+		if !got[r.ID] {
+			return false
+		}
+	}
+	return true
 }
 
 // probe sends req without its reports, to tell a refused report from a

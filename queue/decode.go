@@ -150,8 +150,8 @@ func CheckSyncResponse(r *keystation.SyncResponse) error {
 	if r.ServerTime.IsZero() {
 		return malformed("serverTime is missing")
 	}
-	if len(r.Results) > keystation.MaxSyncReports {
-		return malformed("%d results, at most %d", len(r.Results), keystation.MaxSyncReports)
+	if len(r.Results) > MaxSyncReports {
+		return malformed("%d results, at most %d", len(r.Results), MaxSyncReports)
 	}
 	seen := map[string]bool{}
 	for i, res := range r.Results {

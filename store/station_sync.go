@@ -30,55 +30,87 @@ func (s *StationDB) SyncEndpoint(ctx context.Context) (serverURL, credential str
 // of report JSON; the unused leased keys held; the grants to acknowledge; the
 // buffer targets; and the backlog beyond this batch.
 func (s *StationDB) NextSync(ctx context.Context, maxReports, maxBytes int) (keystation.SyncRequest, error) {
-	if maxReports <= 0 || maxReports > keystation.MaxSyncReports {
-		maxReports = keystation.MaxSyncReports
+	req, _, _, err := s.nextSync(ctx, 0, maxReports, maxBytes, false)
+	return req, err
+}
+
+// NextSyncRaw is NextSync for the reports after outbox position after (0:
+// from the oldest waiting), with the reports as they are stored: bodies
+// holds each report's JSON, ready to send, and req.Reports only their ID
+// and KeyID (for ApplySync). last is the outbox position of the last report
+// (after when there is none), where the next request may begin while this
+// one is on its way.
+func (s *StationDB) NextSyncRaw(ctx context.Context, after int64, maxReports, maxBytes int) (req keystation.SyncRequest, bodies []json.RawMessage, last int64, err error) {
+	return s.nextSync(ctx, after, maxReports, maxBytes, true)
+}
+
+func (s *StationDB) nextSync(ctx context.Context, after int64, maxReports, maxBytes int, raw bool) (keystation.SyncRequest, []json.RawMessage, int64, error) {
+	if maxReports <= 0 || maxReports > MaxSyncRequestReports {
+		maxReports = MaxSyncRequestReports
 	}
 	req := keystation.SyncRequest{StationTime: s.now().UTC(), Reports: []keystation.SyncReport{}, Holding: []keystation.KeyID{}, Acks: []keystation.KeyID{}}
+	var bodies []json.RawMessage
+	last := after
 	// One read transaction: a consistent snapshot.
 	tx, err := s.c.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
-		return req, err
+		return req, nil, last, err
 	}
 	defer tx.Rollback()
-	rows, err := tx.QueryContext(ctx, `SELECT uuid, body_enc, body_size FROM outbox
-		WHERE sent_at IS NULL AND result_status <> 'rejected' ORDER BY seq LIMIT ?`, maxReports)
+	rows, err := tx.QueryContext(ctx, `SELECT seq, uuid, key_id, body_enc, body_size FROM outbox
+		WHERE sent_at IS NULL AND result_status <> 'rejected' AND seq > ? ORDER BY seq LIMIT ?`, after, maxReports)
 	if err != nil {
-		return req, err
+		return req, nil, last, err
 	}
 	size := 0
 	for rows.Next() {
-		var id string
-		var body []byte
-		var n int
-		if err := rows.Scan(&id, &body, &n); err != nil {
+		var (
+			seq, keyID int64
+			id         string
+			body       []byte
+			n          int
+		)
+		if err := rows.Scan(&seq, &id, &keyID, &body, &n); err != nil {
 			rows.Close()
-			return req, err
+			return req, nil, last, err
 		}
 		if len(req.Reports) > 0 && maxBytes > 0 && size+n > maxBytes {
 			break
 		}
-		sr, err := s.openReport(id, body)
-		if err != nil {
-			rows.Close()
-			return req, err
+		if raw {
+			b, err := s.box.Open(body, outboxPurpose(id))
+			if err != nil {
+				rows.Close()
+				return req, nil, last, fmt.Errorf("report %s: %w", id, err)
+			}
+			bodies = append(bodies, b)
+			req.Reports = append(req.Reports, keystation.SyncReport{Report: keystation.Report{ID: id, KeyID: keystation.KeyID(keyID)}})
+		} else {
+			sr, err := s.openReport(id, body)
+			if err != nil {
+				rows.Close()
+				return req, nil, last, err
+			}
+			req.Reports = append(req.Reports, sr)
 		}
 		size += n
-		req.Reports = append(req.Reports, sr)
+		last = seq
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return req, err
+		return req, nil, last, err
 	}
 	var pending int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL AND result_status <> 'rejected'`).Scan(&pending); err != nil {
-		return req, err
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL AND result_status <> 'rejected' AND seq > ?`,
+		after).Scan(&pending); err != nil {
+		return req, nil, last, err
 	}
 	req.Backlog = max(0, pending-len(req.Reports))
 	if req.Holding, err = keyIDs(ctx, tx, `SELECT key_id FROM keys WHERE source = 'lease' AND state = 'available' ORDER BY id`); err != nil {
-		return req, err
+		return req, nil, last, err
 	}
 	if req.Acks, err = keyIDs(ctx, tx, `SELECT key_id FROM keys WHERE acked = 0 ORDER BY id`); err != nil {
-		return req, err
+		return req, nil, last, err
 	}
 	// A key granted again after this station dropped it (revoked) or gave it
 	// back is never taken back (a stale answer, e.g. an old response file,
@@ -86,23 +118,23 @@ func (s *StationDB) NextSync(ctx context.Context, maxReports, maxBytes int) (key
 	// not count it as leased here.
 	if req.Release, err = keyIDs(ctx, tx, `SELECT key_id FROM keys
 		WHERE source = 'lease' AND state IN ('revoked', 'released') AND acked = 0 ORDER BY id`); err != nil {
-		return req, err
+		return req, nil, last, err
 	}
 	m := map[string]string{}
 	for _, n := range []string{metaEditions, metaTargets} {
 		if m[n], err = getMeta(ctx, tx, n); err != nil {
-			return req, err
+			return req, nil, last, err
 		}
 	}
 	t, err := targetsOf(m)
 	if err != nil {
-		return req, err
+		return req, nil, last, err
 	}
 	req.Targets = make(map[string]int, len(t))
 	for ed, v := range t {
 		req.Targets[ed] = v.Target
 	}
-	return req, nil
+	return req, bodies, last, nil
 }
 
 func keyIDs(ctx context.Context, tx *sql.Tx, q string, args ...any) ([]keystation.KeyID, error) {
@@ -153,6 +185,13 @@ func (s *StationDB) ApplySync(ctx context.Context, req *keystation.SyncRequest, 
 	for _, r := range resp.Results {
 		results[r.ID] = r
 	}
+	// Reports delivered with the same answer are recorded together, in one
+	// statement per answer (usually one: "applied").
+	type answer struct{ status, code, message string }
+	var (
+		delivered = map[answer][]string{}
+		order     []answer
+	)
 	upd, err := tx.PrepareContext(ctx, `UPDATE outbox SET attempts = attempts + 1, last_attempt_at = ?, last_error = ?,
 		sent_at = ?, result_status = ?, result_code = ?, result_message = ? WHERE uuid = ? AND sent_at IS NULL`)
 	if err != nil {
@@ -161,8 +200,6 @@ func (s *StationDB) ApplySync(ctx context.Context, req *keystation.SyncRequest, 
 	defer upd.Close()
 	for _, rep := range req.Reports {
 		r, ok := results[rep.ID]
-		var sent any
-		lastErr := any(nil)
 		switch {
 		case !ok:
 			out.Unanswered++
@@ -172,26 +209,39 @@ func (s *StationDB) ApplySync(ctx context.Context, req *keystation.SyncRequest, 
 			}
 			continue
 		case r.Status == keystation.SyncApplied || r.Status == keystation.SyncDuplicate:
-			sent = ts
 			out.Delivered++
+			a := answer{r.Status, r.Code, r.Message}
+			if _, seen := delivered[a]; !seen {
+				order = append(order, a)
+			}
+			delivered[a] = append(delivered[a], rep.ID)
+			continue
 		case r.Status == keystation.SyncConflict:
-			sent = ts
 			out.Delivered++
 			out.Conflicts++
 			if err := logEvent(ctx, tx, now, "sync.conflict", fmt.Sprintf("report %s (key %s) was kept by the server as a conflict: %s", rep.ID, rep.KeyID, r.Message),
 				map[string]any{"report": rep.ID, "keyId": rep.KeyID.String(), "code": r.Code}); err != nil {
 				return err
 			}
+			if _, err := upd.ExecContext(ctx, ts, nil, ts, r.Status, r.Code, r.Message, rep.ID); err != nil {
+				return err
+			}
 		default: // rejected, or a status this station does not know
 			out.Rejected++
-			lastErr = r.Message
-			r.Status = keystation.SyncRejected
 			if err := logEvent(ctx, tx, now, "sync.rejected", fmt.Sprintf("report %s (key %s) was rejected by the server and needs attention: %s", rep.ID, rep.KeyID, r.Message),
 				map[string]any{"report": rep.ID, "keyId": rep.KeyID.String(), "code": r.Code}); err != nil {
 				return err
 			}
+			if _, err := upd.ExecContext(ctx, ts, r.Message, nil, keystation.SyncRejected, r.Code, r.Message, rep.ID); err != nil {
+				return err
+			}
 		}
-		if _, err := upd.ExecContext(ctx, ts, lastErr, sent, r.Status, r.Code, r.Message, rep.ID); err != nil {
+	}
+	for _, a := range order {
+		ids, _ := json.Marshal(delivered[a])
+		if _, err := tx.ExecContext(ctx, `UPDATE outbox SET attempts = attempts + 1, last_attempt_at = ?, last_error = NULL,
+			sent_at = ?, result_status = ?, result_code = ?, result_message = ?
+			WHERE uuid IN (SELECT value FROM json_each(?)) AND sent_at IS NULL`, ts, ts, a.status, a.code, a.message, string(ids)); err != nil {
 			return err
 		}
 	}

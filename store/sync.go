@@ -9,10 +9,14 @@ import (
 	"encoding/base32"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"keystation"
@@ -405,15 +409,293 @@ type syncPrepared struct {
 	keyHash  string
 	keyPlain keystation.ProductKey
 	prov     string
+	// For a key from a USB key list: its value sealed under the report's
+	// keyId, and its provenance as the key records it.
+	keyEnc []byte
+	source string
 }
 
 // Sync runs one round trip of the sync protocol for a station.
 func (s *Server) Sync(ctx context.Context, st Station, req keystation.SyncRequest, ip string) (keystation.SyncResponse, error) {
+	return s.SyncStream(ctx, st, ip, func(emit func([]keystation.SyncReport) error) (keystation.SyncRequest, error) {
+		for i := 0; i < len(req.Reports); i += SyncChunk {
+			if err := emit(req.Reports[i:min(len(req.Reports), i+SyncChunk)]); err != nil {
+				return req, err
+			}
+		}
+		return req, nil
+	})
+}
+
+var ksTiming = os.Getenv("KS_TIMING") != ""
+
+// SyncChunk is how many reports a sync prepares and looks up at a time.
+const SyncChunk = 128
+
+// MaxSyncRequestReports is the most reports one online sync request may
+// carry. It is larger than keystation.MaxSyncReports (the limit of a request
+// file carried on a USB stick): a station with a long backlog sends few
+// large requests, each applied in few durable commits. A station that sends
+// more than a server accepts is refused (400) and halves its batches.
+const MaxSyncRequestReports = 10000
+
+// SyncDecoder delivers a sync request: it passes the reports to emit in
+// order, a few at a time, as it decodes them, then returns the rest of the
+// request (its Reports are ignored), or why the request is refused. emit
+// fails once the round trip has failed; the decoder then returns at once.
+type SyncDecoder func(emit func([]keystation.SyncReport) error) (keystation.SyncRequest, error)
+
+// syncYieldAfter is how many reports one write operation of a sync applies
+// at least before it makes way for other writers waiting (the reports
+// applied so far are then committed, and the sync goes on in the next
+// operation): a long sync never holds the writer for much longer than
+// that takes.
+const syncYieldAfter = 512
+
+// syncChunk is a chunk of reports on their way from the decoder to the
+// writer; ready is closed once they are prepared.
+type syncChunk struct {
+	prep  []syncPrepared
+	ready chan struct{}
+}
+
+// SyncStream is Sync for a request still being decoded (see SyncDecoder):
+// its reports are prepared (sealed, hashed) on other goroutines and applied,
+// in order, while the rest is decoded, so that the writer starts before the
+// request is decoded. A refused request (decode fails) changes nothing.
+//
+// A sync with many reports may be applied in several write operations
+// (making way for other writers between them, once the request is decoded);
+// should a later one fail, the reports of the earlier ones are applied, and
+// the station, which gets an error, sends them again (duplicates).
+func (s *Server) SyncStream(ctx context.Context, st Station, ip string, decode SyncDecoder) (keystation.SyncResponse, error) {
 	now := s.now()
-	prep := make([]syncPrepared, len(req.Reports))
-	for i, r := range req.Reports {
-		prep[i] = s.prepareSyncReport(ctx, r)
+	a := Actor{Name: fmt.Sprintf("station:%d", st.ID), Tenant: st.TenantID, Station: st.ID, IP: ip}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	// The decoder and the preparation run alongside the writer.
+	chunks := make(chan *syncChunk, 64)
+	var (
+		decoded  = make(chan struct{}) // closed once the decoder returned
+		req      keystation.SyncRequest
+		reqErr   error
+		nReports int
+	)
+	workers := make(chan struct{}, max(1, runtime.GOMAXPROCS(0)))
+	go func() {
+		defer close(decoded)
+		defer close(chunks)
+		req, reqErr = decode(func(reports []keystation.SyncReport) error {
+			if len(reports) == 0 {
+				return nil
+			}
+			c := &syncChunk{prep: make([]syncPrepared, len(reports)), ready: make(chan struct{})}
+			for i := range reports {
+				c.prep[i].r = reports[i]
+			}
+			select {
+			case workers <- struct{}{}:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			go func() {
+				defer func() { <-workers }()
+				defer close(c.ready)
+				for i := range c.prep {
+					s.prepareSyncReport(ctx, st.ID, &c.prep[i])
+				}
+			}()
+			select {
+			case chunks <- c:
+				nReports += len(reports)
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+		if reqErr == nil && ctx.Err() != nil {
+			reqErr = ctx.Err()
+		}
+	}()
+	// decodeDone reports whether the whole request is decoded and accepted:
+	// only then may the sync commit part of its reports.
+	decodeDone := func() bool {
+		select {
+		case <-decoded:
+			return reqErr == nil
+		default:
+			return false
+		}
 	}
+
+	decodeFailed := func() bool {
+		select {
+		case <-decoded:
+			return reqErr != nil
+		default:
+			return false
+		}
+	}
+
+	var (
+		results []keystation.SyncResult
+		head    syncHeadResult
+		// What the sync knows is present (see syncBatch). An operation
+		// that fails ends the sync, so what it learnt is never used.
+		b = &syncBatch{uuids: map[string]bool{}, fps: map[string]bool{}, keyHash: map[string]bool{}, keyIDs: map[int64]bool{},
+			modelRef: map[string]int64{}}
+		pending *syncChunk // taken from chunks, not all applied yet
+		pendAt  int        // how many of pending's reports are applied
+	)
+	tStart := time.Now()
+	var tFn0, tFn1 time.Time
+	var waitChunks, fnCPU, fnSys time.Duration
+	ops := 0
+	for done := false; !done; {
+		ops++
+		err := s.g.do(ctx, func(t *txn) error {
+			if tFn0.IsZero() {
+				tFn0 = time.Now()
+			}
+			var ru0, ru1 syscall.Rusage
+			if ksTiming {
+				runtime.LockOSThread()
+				syscall.Getrusage(1, &ru0)
+			}
+			defer func() {
+				if ksTiming {
+					syscall.Getrusage(1, &ru1)
+					runtime.UnlockOSThread()
+					fnCPU += time.Duration(ru1.Utime.Nano() + ru1.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano())
+					fnSys += time.Duration(ru1.Stime.Nano() - ru0.Stime.Nano())
+				}
+				tFn1 = time.Now()
+			}()
+			// Absence is only known from lookups of this operation: other
+			// writers may have run since the last one.
+			b.nextKeyRef = 0
+			if pending != nil {
+				if err := b.lookup(t, pending.prep[pendAt:]); err != nil {
+					return err
+				}
+			}
+			applied := 0
+			for {
+				if pending == nil {
+					var c *syncChunk
+					tw := time.Now()
+					select {
+					case c = <-chunks:
+					case <-ctx.Done():
+						return ctx.Err()
+					}
+					if c == nil {
+						break // all reports applied
+					}
+					if decodeFailed() {
+						return reqErr
+					}
+					select {
+					case <-c.ready:
+					case <-ctx.Done():
+						return ctx.Err()
+					}
+					waitChunks += time.Since(tw)
+					if err := b.lookup(t, c.prep); err != nil {
+						return err
+					}
+					pending, pendAt = c, 0
+				}
+				for ; pendAt < len(pending.prep); pendAt++ {
+					if applied >= syncYieldAfter && len(s.g.queue) > 0 && decodeDone() {
+						return nil // commit these, make way, go on
+					}
+					res, err := s.applySyncReport(t, b, st, &pending.prep[pendAt], a)
+					if err != nil {
+						return err
+					}
+					results = append(results, res)
+					applied++
+				}
+				pending = nil
+			}
+			<-decoded
+			if reqErr != nil {
+				return reqErr
+			}
+			var err error
+			if head, err = s.syncHead(t, st, &req, a, now, ip); err != nil {
+				return err
+			}
+			done = true
+			return nil
+		})
+		if err != nil {
+			cancel()
+			for range chunks {
+			}
+			<-decoded
+			if reqErr != nil && !errors.Is(reqErr, context.Canceled) {
+				err = reqErr
+			}
+			return keystation.SyncResponse{}, err
+		}
+	}
+	if ksTiming {
+		fmt.Fprintf(os.Stderr, "TIMING ops=%d n=%d untilfn=%s fn=%s fncpu=%s sys=%s waitchunks=%s commit=%s\n", ops, len(results), tFn0.Sub(tStart), tFn1.Sub(tFn0), fnCPU, fnSys, waitChunks, time.Since(tFn1))
+	}
+	resp := keystation.SyncResponse{ServerTime: now.UTC(), Results: results, Revoked: head.revoked, Levels: head.levels,
+		Grants: make([]keystation.SyncGrant, 0, len(head.grants))}
+	for _, k := range head.grants {
+		pk, err := s.openKey(k.keyID, k.enc)
+		if err != nil {
+			return keystation.SyncResponse{}, err
+		}
+		resp.Grants = append(resp.Grants, keystation.SyncGrant{KeyID: k.keyID, Key: pk.Plain(), Edition: s.editionByID(k.edition).Slug})
+	}
+	var err error
+	if resp.Editions, err = s.Editions(ctx); err != nil {
+		return keystation.SyncResponse{}, err
+	}
+	if resp.Results == nil {
+		resp.Results = []keystation.SyncResult{}
+	}
+	if resp.Revoked == nil {
+		resp.Revoked = []keystation.KeyID{}
+	}
+	s.log.Info("station synced", "station", st.ID, "reports", nReports, "grants", len(resp.Grants),
+		"revoked", len(resp.Revoked), "backlog", req.Backlog)
+	return resp, nil
+}
+
+// syncHeadResult is what a sync answers beyond the reports' results.
+type syncHeadResult struct {
+	grants  []keyRow
+	revoked []keystation.KeyID
+	levels  map[string]int
+}
+
+// syncHead applies the rest of a sync request once its reports are applied:
+// acknowledgements, releases, the keys held, grants up to the targets, and
+// the station's record.
+func (s *Server) syncHead(t *txn, st Station, req *keystation.SyncRequest, a Actor, now time.Time, ip string) (syncHeadResult, error) {
+	var (
+		grants  []keyRow
+		revoked []keystation.KeyID
+		levels  = map[string]int{}
+	)
+	err := s.syncHeadTx(t, st, req, a, now, ip, &grants, &revoked, levels)
+	return syncHeadResult{grants: grants, revoked: revoked, levels: levels}, err
+}
+
+func (s *Server) syncHeadTx(t *txn, st Station, req *keystation.SyncRequest, a Actor, now time.Time, ip string,
+	grantsOut *[]keyRow, revokedOut *[]keystation.KeyID, levels map[string]int) error {
+	var (
+		grants  []keyRow
+		revoked []keystation.KeyID
+	)
+	defer func() { *grantsOut, *revokedOut = grants, revoked }()
 	targets := map[int64]int{}
 	var order []int64
 	for slug, n := range req.Targets {
@@ -425,149 +707,102 @@ func (s *Server) Sync(ctx context.Context, st Station, req keystation.SyncReques
 		order = append(order, ed.id)
 	}
 	sort.Slice(order, func(i, j int) bool { return order[i] < order[j] })
-	a := Actor{Name: fmt.Sprintf("station:%d", st.ID), Tenant: st.TenantID, Station: st.ID, IP: ip}
 	stID := sql.NullInt64{Int64: st.ID, Valid: true}
-
-	var (
-		results []keystation.SyncResult
-		grants  []keyRow
-		revoked []keystation.KeyID
-		levels  map[string]int
-	)
-	err := s.g.do(ctx, func(t *txn) error {
-		results, grants, revoked, levels = nil, nil, nil, map[string]int{}
-		b, err := s.newSyncBatch(t, prep)
+	for _, id := range dedupe(append(append([]keystation.KeyID{}, req.Acks...), req.Holding...)) {
+		if _, err := t.exec(`UPDATE product_keys SET lease_acked = 1 WHERE key_id = ? AND station_id = ? AND state = 'leased' AND lease_acked = 0`,
+			int64(id), st.ID); err != nil {
+			return err
+		}
+	}
+	for _, id := range dedupe(req.Release) {
+		k, err := scanKey(t.queryRow(qKeyByKeyID, int64(id)))
+		if isNoRows(err) {
+			continue
+		}
 		if err != nil {
 			return err
 		}
-		results = make([]keystation.SyncResult, 0, len(prep))
-		for i := range prep {
-			res, err := s.applySyncReport(t, b, st, &prep[i], a)
-			if err != nil {
-				return err
-			}
-			results = append(results, res)
+		if k.state != keystation.StateLeased || k.station != stID {
+			continue
 		}
-		for _, id := range dedupe(append(append([]keystation.KeyID{}, req.Acks...), req.Holding...)) {
-			if _, err := t.exec(`UPDATE product_keys SET lease_acked = 1 WHERE key_id = ? AND station_id = ? AND state = 'leased' AND lease_acked = 0`,
-				int64(id), st.ID); err != nil {
-				return err
-			}
+		k.station = sql.NullInt64{}
+		if err := s.transition(t, &k, keystation.StateAvailable, hist{reason: keystation.ReasonReleased, actor: a.Name, station: stID}); err != nil {
+			return err
 		}
-		for _, id := range dedupe(req.Release) {
-			k, err := scanKey(t.queryRow(qKeyByKeyID, int64(id)))
-			if isNoRows(err) {
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			if k.state != keystation.StateLeased || k.station != stID {
-				continue
-			}
-			k.station = sql.NullInt64{}
-			if err := s.transition(t, &k, keystation.StateAvailable, hist{reason: keystation.ReasonReleased, actor: a.Name, station: stID}); err != nil {
-				return err
-			}
+	}
+	for _, id := range dedupe(req.Holding) {
+		k, err := scanKey(t.queryRow(qKeyByKeyID, int64(id)))
+		if err != nil && !isNoRows(err) {
+			return err
 		}
-		for _, id := range dedupe(req.Holding) {
-			k, err := scanKey(t.queryRow(qKeyByKeyID, int64(id)))
-			if err != nil && !isNoRows(err) {
-				return err
-			}
-			if isNoRows(err) || k.state != keystation.StateLeased || k.station != stID {
-				revoked = append(revoked, id)
-			}
+		if isNoRows(err) || k.state != keystation.StateLeased || k.station != stID {
+			revoked = append(revoked, id)
 		}
-		granted := 0
-		for _, edID := range order {
-			var have int
-			if err := t.queryRow(`SELECT COUNT(*) FROM product_keys WHERE station_id = ? AND state = 'leased' AND edition_id = ?`,
-				st.ID, edID).Scan(&have); err != nil {
-				return err
-			}
-			need := min(targets[edID]-have, maxGrantsPerSync-granted)
-			if need <= 0 {
-				continue
-			}
-			rows, err := t.query(qPickKeys, st.TenantID, edID, need)
-			if err != nil {
-				return err
-			}
-			keys, err := collectKeys(rows)
-			if err != nil {
-				return err
-			}
-			for _, k := range keys {
-				k.station = stID
-				if err := s.transition(t, &k, keystation.StateLeased, hist{reason: keystation.ReasonLeased, actor: a.Name}); err != nil {
-					return err
-				}
-				if _, err := t.exec(`UPDATE product_keys SET lease_acked = 0 WHERE id = ?`, k.id); err != nil {
-					return err
-				}
-				granted++
-			}
+	}
+	granted := 0
+	for _, edID := range order {
+		var have int
+		if err := t.queryRow(`SELECT COUNT(*) FROM product_keys WHERE station_id = ? AND state = 'leased' AND edition_id = ?`,
+			st.ID, edID).Scan(&have); err != nil {
+			return err
 		}
-		rows, err := t.query(`SELECT id, key_id, key_enc, edition_id, tenant_id, state, station_id, machine_id FROM product_keys
-			WHERE station_id = ? AND state = 'leased' AND lease_acked = 0 ORDER BY id LIMIT ?`, st.ID, maxGrantsPerSync)
+		need := min(targets[edID]-have, maxGrantsPerSync-granted)
+		if need <= 0 {
+			continue
+		}
+		rows, err := t.query(qPickKeys, st.TenantID, edID, need)
 		if err != nil {
 			return err
 		}
-		if grants, err = collectKeys(rows); err != nil {
-			return err
-		}
-		lrows, err := t.query(`SELECT edition_id, COUNT(*) FROM product_keys WHERE station_id = ? AND state = 'leased' GROUP BY edition_id`, st.ID)
+		keys, err := collectKeys(rows)
 		if err != nil {
 			return err
 		}
-		defer lrows.Close()
-		for lrows.Next() {
-			var ed int64
-			var n int
-			if err := lrows.Scan(&ed, &n); err != nil {
+		for _, k := range keys {
+			k.station = stID
+			if err := s.transition(t, &k, keystation.StateLeased, hist{reason: keystation.ReasonLeased, actor: a.Name}); err != nil {
 				return err
 			}
-			levels[s.editionByID(ed).Slug] = n
+			if _, err := t.exec(`UPDATE product_keys SET lease_acked = 0 WHERE id = ?`, k.id); err != nil {
+				return err
+			}
+			granted++
 		}
-		if err := lrows.Err(); err != nil {
-			return err
-		}
-		lrows.Close()
-		buf, _ := json.Marshal(levels)
-		tg, _ := json.Marshal(req.Targets)
-		var skew any
-		if !req.StationTime.IsZero() {
-			skew = now.Sub(req.StationTime).Milliseconds()
-		}
-		_, err = t.exec(`UPDATE stations SET last_sync_at = ?, last_ip = ?, clock_skew_ms = ?, backlog = ?, buffer = ?, targets = ? WHERE id = ?`,
-			fmtTime(now), ip, skew, req.Backlog, string(buf), string(tg), st.ID)
-		return err
-	})
+	}
+	rows, err := t.query(`SELECT id, key_id, key_enc, edition_id, tenant_id, state, station_id, machine_id FROM product_keys
+		WHERE station_id = ? AND state = 'leased' AND lease_acked = 0 ORDER BY id LIMIT ?`, st.ID, maxGrantsPerSync)
 	if err != nil {
-		return keystation.SyncResponse{}, err
+		return err
 	}
-	resp := keystation.SyncResponse{ServerTime: now.UTC(), Results: results, Revoked: revoked, Levels: levels,
-		Grants: make([]keystation.SyncGrant, 0, len(grants))}
-	for _, k := range grants {
-		pk, err := s.openKey(k.keyID, k.enc)
-		if err != nil {
-			return keystation.SyncResponse{}, err
+	if grants, err = collectKeys(rows); err != nil {
+		return err
+	}
+	lrows, err := t.query(`SELECT edition_id, COUNT(*) FROM product_keys WHERE station_id = ? AND state = 'leased' GROUP BY edition_id`, st.ID)
+	if err != nil {
+		return err
+	}
+	defer lrows.Close()
+	for lrows.Next() {
+		var ed int64
+		var n int
+		if err := lrows.Scan(&ed, &n); err != nil {
+			return err
 		}
-		resp.Grants = append(resp.Grants, keystation.SyncGrant{KeyID: k.keyID, Key: pk.Plain(), Edition: s.editionByID(k.edition).Slug})
+		levels[s.editionByID(ed).Slug] = n
 	}
-	if resp.Editions, err = s.Editions(ctx); err != nil {
-		return keystation.SyncResponse{}, err
+	if err := lrows.Err(); err != nil {
+		return err
 	}
-	if resp.Results == nil {
-		resp.Results = []keystation.SyncResult{}
+	lrows.Close()
+	buf, _ := json.Marshal(levels)
+	tg, _ := json.Marshal(req.Targets)
+	var skew any
+	if !req.StationTime.IsZero() {
+		skew = now.Sub(req.StationTime).Milliseconds()
 	}
-	if resp.Revoked == nil {
-		resp.Revoked = []keystation.KeyID{}
-	}
-	s.log.Info("station synced", "station", st.ID, "reports", len(req.Reports), "grants", len(resp.Grants),
-		"revoked", len(resp.Revoked), "backlog", req.Backlog)
-	return resp, nil
+	_, err = t.exec(`UPDATE stations SET last_sync_at = ?, last_ip = ?, clock_skew_ms = ?, backlog = ?, buffer = ?, targets = ? WHERE id = ?`,
+		fmtTime(now), ip, skew, req.Backlog, string(buf), string(tg), st.ID)
+	return err
 }
 
 const maxGrantsPerSync = 2000
@@ -587,11 +822,13 @@ func dedupe(ids []keystation.KeyID) []keystation.KeyID {
 	return out
 }
 
-func (s *Server) prepareSyncReport(ctx context.Context, r keystation.SyncReport) syncPrepared {
-	p := syncPrepared{r: r}
+// prepareSyncReport computes, outside the write transaction, what applying
+// report p.r needs.
+func (s *Server) prepareSyncReport(ctx context.Context, station int64, p *syncPrepared) {
+	r := p.r
 	if err := r.Validate(); err != nil {
 		p.invalid = err
-		return p
+		return
 	}
 	var err error
 	if r.Edition != "" {
@@ -607,7 +844,7 @@ func (s *Server) prepareSyncReport(ctx context.Context, r keystation.SyncReport)
 	}
 	if err != nil {
 		p.invalid = err
-		return p
+		return
 	}
 	p.mk = s.newMachineKeys(r.Machine, s.machineFingerprint(r.Machine))
 	if r.Success {
@@ -618,8 +855,9 @@ func (s *Server) prepareSyncReport(ctx context.Context, r keystation.SyncReport)
 		p.keyHash = s.box.Hash("key", p.keyPlain.Plain())
 		b, _ := json.Marshal(r.Provenance)
 		p.prov = string(b)
+		p.keyEnc = s.box.SealString(p.keyPlain.Plain(), keyPurpose(r.KeyID))
+		p.source = fmt.Sprintf("usb:%s sha256:%s station:%d", r.Provenance.File, r.Provenance.SHA256, station)
 	}
-	return p
 }
 
 // syncBatch is what one Sync operation knows about the rows its reports
@@ -671,9 +909,9 @@ const (
 		VALUES (?, ?, ?, ?, ?, 'active', 0, ?, ?, ?, ?, ?, ?, ?, ?)`
 )
 
-func (s *Server) newSyncBatch(t *txn, prep []syncPrepared) (*syncBatch, error) {
-	b := &syncBatch{uuids: map[string]bool{}, fps: map[string]bool{}, keyHash: map[string]bool{}, keyIDs: map[int64]bool{},
-		modelRef: map[string]int64{}}
+// lookup adds to b those of the UUIDs, machines and keys of prep that are
+// present, in a few queries.
+func (b *syncBatch) lookup(t *txn, prep []syncPrepared) error {
 	var uuids, fps, hashes []string
 	var ids []int64
 	for i := range prep {
@@ -689,33 +927,33 @@ func (s *Server) newSyncBatch(t *txn, prep []syncPrepared) (*syncBatch, error) {
 		}
 	}
 	if err := presentStrings(t, qReportsByUUIDs, uuids, b.uuids); err != nil {
-		return nil, err
+		return err
 	}
 	if err := presentStrings(t, qMachinesByFPs, fps, b.fps); err != nil {
-		return nil, err
+		return err
 	}
 	if err := presentStrings(t, qKeysByHashes, hashes, b.keyHash); err != nil {
-		return nil, err
+		return err
 	}
 	if len(ids) > 0 {
 		list, _ := json.Marshal(ids)
 		rows, err := t.query(qKeysByKeyIDs, string(list))
 		if err != nil {
-			return nil, err
+			return err
 		}
 		defer rows.Close()
 		for rows.Next() {
 			var id int64
 			if err := rows.Scan(&id); err != nil {
-				return nil, err
+				return err
 			}
 			b.keyIDs[id] = true
 		}
 		if err := rows.Err(); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return b, nil
+	return nil
 }
 
 // presentStrings adds to present those of values that query (one JSON array
@@ -1023,9 +1261,12 @@ func (s *Server) insertStationKey(t *txn, b *syncBatch, p *syncPrepared, m machi
 		}
 	}
 	now := fmtTime(s.now())
-	source := fmt.Sprintf("usb:%s sha256:%s station:%d", p.r.Provenance.File, p.r.Provenance.SHA256, st.ID)
-	if _, err := t.exec(qInsertStationKy, ref, int64(id), p.keyHash,
-		s.box.SealString(p.keyPlain.Plain(), keyPurpose(id)), p.ed.id, st.TenantID, string(to), st.ID, m.id, source, now, now); err != nil {
+	source, enc := p.source, p.keyEnc
+	if id != p.r.KeyID || source == "" {
+		source = fmt.Sprintf("usb:%s sha256:%s station:%d", p.r.Provenance.File, p.r.Provenance.SHA256, st.ID)
+		enc = s.box.SealString(p.keyPlain.Plain(), keyPurpose(id))
+	}
+	if _, err := t.exec(qInsertStationKy, ref, int64(id), p.keyHash, enc, p.ed.id, st.TenantID, string(to), st.ID, m.id, source, now, now); err != nil {
 		return keyRow{}, err
 	}
 	b.keyIDs[int64(id)] = true

@@ -365,3 +365,127 @@ func TestSyncFileRoundTrip(t *testing.T) {
 	_, err = f.s.SyncFile(ctx, req.Bytes(), "usb")
 	wantCode(t, err, keystation.ESTATIONREVOKED)
 }
+
+// usbReports returns n reports of successful activations with keys from a
+// USB key list, each on a new machine.
+func usbReports(t testing.TB, tag string, n int) []keystation.SyncReport {
+	keys := newKeys(t, n)
+	out := make([]keystation.SyncReport, n)
+	for i := range out {
+		r := syncReport(keystation.KeyID(4_000_000_000_000+usbKeySeq.Add(7919)), fmt.Sprintf("SN-%s-%d", tag, i), true, "Licensed")
+		r.Key = keys[i].Plain()
+		r.Provenance = &keystation.Provenance{File: "keys.csv", SHA256: strings.Repeat("cd", 32), Line: i + 1}
+		out[i] = r
+	}
+	return out
+}
+
+// A request refused while it is decoded (a bad report or field late in the
+// body) changes nothing, however many of its reports were applied in its
+// transaction already.
+func TestSyncStreamRefusedChangesNothing(t *testing.T) {
+	tests := []struct {
+		name  string
+		emit  int // reports emitted before the decoder fails
+		fails func() (keystation.SyncRequest, error)
+	}{
+		{"bad body after many reports", 1500, func() (keystation.SyncRequest, error) {
+			return keystation.SyncRequest{}, keystation.FieldError(map[string]string{"body": "truncated JSON"})
+		}},
+		{"bad field after the reports", 700, func() (keystation.SyncRequest, error) {
+			return keystation.SyncRequest{}, keystation.FieldError(map[string]string{"targets.home": "must be between 0 and 1000"})
+		}},
+		{"nothing but a bad field", 0, func() (keystation.SyncRequest, error) {
+			return keystation.SyncRequest{}, keystation.FieldError(map[string]string{"backlog": "must not be negative"})
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, store.Options{})
+			f.importN("home", 3)
+			st := f.enrolStation("line")
+			before := f.snapshot()
+			reports := usbReports(t, tt.name, tt.emit)
+			_, err := f.s.SyncStream(ctx, st, "127.0.0.1", func(emit func([]keystation.SyncReport) error) (keystation.SyncRequest, error) {
+				for i := 0; i < len(reports); i += 100 {
+					if err := emit(reports[i:min(len(reports), i+100)]); err != nil {
+						return keystation.SyncRequest{}, err
+					}
+				}
+				return tt.fails()
+			})
+			if keystation.ErrorCode(err) != keystation.EINVALID {
+				t.Fatalf("SyncStream = %v, want the decoder's error", err)
+			}
+			f.assertUnchanged(before)
+		})
+	}
+}
+
+// A long sync makes way for other writers while it runs; every report is
+// still applied exactly once, in order, and the others are served.
+func TestSyncLongRunsBesideOtherWriters(t *testing.T) {
+	f := newFixture(t, store.Options{})
+	f.importN("home", 300)
+	st := f.enrolStation("line")
+	reports := usbReports(t, "long", 3000)
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	acquired := 0
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := f.acquire(fmt.Sprintf("ONLINE-%d", i), osHome); err != nil {
+				t.Errorf("acquire during a sync: %v", err)
+				return
+			}
+			acquired++
+		}
+	}()
+	resp, err := f.s.Sync(ctx, st, keystation.SyncRequest{Reports: reports}, "127.0.0.1")
+	close(stop)
+	wg.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range resp.Results {
+		if r.ID != reports[i].ID || r.Status != keystation.SyncApplied {
+			t.Fatalf("result %d = %+v", i, r)
+		}
+	}
+	rows, err := f.raw.QueryContext(ctx, `SELECT uuid FROM reports WHERE station_id = ? ORDER BY id`, st.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	i := 0
+	for ; rows.Next(); i++ {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		if id != reports[i].ID {
+			t.Fatalf("report %d applied out of order", i)
+		}
+	}
+	if i != len(reports) || acquired == 0 {
+		t.Fatalf("%d reports applied, %d keys acquired meanwhile", i, acquired)
+	}
+	// Sent again (its answer lost), the request changes nothing more.
+	again, err := f.s.Sync(ctx, st, keystation.SyncRequest{Reports: reports}, "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range again.Results {
+		if r.Status != keystation.SyncDuplicate {
+			t.Fatalf("re-sent report = %+v", r)
+		}
+	}
+	f.checkHistory()
+}

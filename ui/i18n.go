@@ -161,7 +161,7 @@ var texts = map[string]text{
 	"pc.working":        {"Working…", "正在处理…"},
 	"pc.workingText":    {"Do not switch the PC off. Cancel keeps the key with this PC.", "请勿关闭电脑。取消后密钥仍保留给本机。"},
 	"pc.ok":             {"ACTIVATED", "激活成功"},
-	"pc.okText":         {"Licence status: %s. Key %s (%s). The report is queued for the server.", "许可证状态：%s。密钥 %s（%s）。报告已排队等待上传。"},
+	"pc.okText":         {"Licence status: %s. The report is queued for the server.\nKey %s (%s).", "许可证状态：%s。报告已排队等待上传。\n密钥 %s（%s）。"},
 	"pc.okAfterRetries": {"%d key(s) failed first and were replaced automatically.", "有 %d 个密钥先失败，已自动更换。"},
 	"pc.simNote":        {"SIMULATION: nothing was installed or activated on this PC.", "模拟模式：本机实际上未安装或激活任何内容。"},
 	"pc.pcFault":        {"NOT ACTIVATED – fix the PC", "未激活 – 请检查电脑"},

@@ -112,7 +112,9 @@ func newPCView(u *UI) *PCView {
 	for _, l := range []*widget.Label{v.KeyID, v.Key, v.Source, v.KeyNote} {
 		l.Truncation = fyne.TextTruncateEllipsis
 	}
-	v.Key.TextStyle.Monospace = true
+	// Bold, not monospace: a third text style would cost the fonts of one
+	// more style in memory (Fyne parses them per style), and the key's
+	// alphabet has no look-alike characters to tell apart.
 	v.Key.TextStyle.Bold = true
 	v.KeyNote.Importance = widget.LowImportance
 	v.Reveal = widget.NewButtonWithIcon(c.T("pc.reveal"), theme.VisibilityIcon(), func() { c.Reveal() })

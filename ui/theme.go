@@ -1,6 +1,7 @@
 package ui
 
 import (
+	_ "embed"
 	"image/color"
 	"os"
 	"path/filepath"
@@ -23,13 +24,17 @@ var (
 )
 
 // stationTheme is the default light theme with larger text and controls
-// (readable from a step away, touch friendly) and, when the system has one,
-// a CJK font so Simplified Chinese never renders as boxes.
+// (readable from a step away, touch friendly) and bundled Chinese fonts, so
+// Simplified Chinese never renders as boxes and never needs the system's
+// whole CJK font in memory.
 type stationTheme struct {
 	base fyne.Theme
 }
 
-func newTheme() fyne.Theme { return &stationTheme{base: theme.DefaultTheme()} }
+func newTheme() fyne.Theme {
+	dropEmojiFont()
+	return &stationTheme{base: theme.DefaultTheme()}
+}
 
 func (t *stationTheme) Color(n fyne.ThemeColorName, _ fyne.ThemeVariant) color.Color {
 	switch n {
@@ -50,14 +55,21 @@ func (t *stationTheme) Color(n fyne.ThemeColorName, _ fyne.ThemeVariant) color.C
 
 func (t *stationTheme) Icon(n fyne.ThemeIconName) fyne.Resource { return t.base.Icon(n) }
 
+// Font is, for regular and bold text, the bundled Chinese font. Fyne puts
+// Noto Sans, its default font, after it for every character it lacks
+// (Latin, digits, general punctuation: it holds only CJK characters), so
+// English text looks exactly as with the default theme.
 func (t *stationTheme) Font(s fyne.TextStyle) fyne.Resource {
 	if s.Monospace || s.Symbol {
 		return t.base.Font(s)
 	}
-	if f := cjkFont(s.Bold); f != nil {
+	if f := userFont(s.Bold); f != nil {
 		return f
 	}
-	return t.base.Font(s)
+	if s.Bold {
+		return cjkBold
+	}
+	return cjkRegular
 }
 
 func (t *stationTheme) Size(n fyne.ThemeSizeName) float32 {
@@ -82,35 +94,56 @@ func (t *stationTheme) Size(n fyne.ThemeSizeName) float32 {
 	return t.base.Size(n)
 }
 
-// A font for Chinese text. Fyne falls back to the system's fonts for glyphs
-// its own font lacks (fonts-noto-cjk on Linux, Microsoft YaHei on
-// Windows), so by default nothing is set here. KEYSTATION_FONT names a
-// TrueType/OpenType file (not a .ttc collection, which Fyne cannot load) to
-// use instead, for systems whose fallback renders boxes.
+// The bundled Chinese fonts (ui/fonts): Noto Sans CJK SC cut down to the
+// characters of the GUI's own text, 130 KB each. Fyne parses every font of
+// a text style into memory and otherwise finds Chinese characters in the
+// system's fonts: fonts-noto-cjk's 19 MB collection on Linux, Microsoft
+// YaHei on Windows, some 20 MB of heap once parsed. Characters these lack
+// (a Windows message in Chinese, an operator's name) still come from the
+// system's fonts, found when first needed.
+var (
+	//go:embed fonts/KeyStationCJK-Regular.otf
+	cjkRegularOTF []byte
+	//go:embed fonts/KeyStationCJK-Bold.otf
+	cjkBoldOTF []byte
+
+	cjkRegular = fyne.NewStaticResource("KeyStationCJK-Regular.otf", cjkRegularOTF)
+	cjkBold    = fyne.NewStaticResource("KeyStationCJK-Bold.otf", cjkBoldOTF)
+)
+
+// dropEmojiFont: Fyne puts its 4 MB colour-emoji font after the theme's font
+// in every text style and parses it for each style (some 5 MB of heap
+// each); the station shows no emoji. Fyne's own switch for this is the
+// no_emoji build tag, which every build would have to remember; this does
+// the same at run time by swapping the font's content for Fyne's tiny
+// symbol font (the StaticResource's exported field), before any text is
+// measured.
+func dropEmojiFont() {
+	emojiOnce.Do(func() {
+		if r, ok := theme.DefaultEmojiFont().(*fyne.StaticResource); ok && r != nil {
+			r.StaticContent = theme.DefaultSymbolFont().Content()
+		}
+	})
+}
+
+var emojiOnce sync.Once
+
+// userFont: KEYSTATION_FONT names a TrueType/OpenType file (not a .ttc
+// collection, which Fyne cannot load) to use instead of the bundled fonts,
+// for the rare site that wants another face.
 var (
 	fontOnce            sync.Once
 	fontRegular, fontBd fyne.Resource
-	useCJKFont          = true
 )
 
-func cjkFont(bold bool) fyne.Resource {
-	if !useCJKFont {
-		return nil
-	}
+func userFont(bold bool) fyne.Resource {
 	fontOnce.Do(func() {
-		load := func(p string) fyne.Resource {
-			if p == "" {
-				return nil
-			}
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return nil
-			}
-			return fyne.NewStaticResource(p, b)
-		}
 		p := os.Getenv("KEYSTATION_FONT")
-		if ext := strings.ToLower(filepath.Ext(p)); ext == ".ttf" || ext == ".otf" {
-			fontRegular = load(p)
+		if ext := strings.ToLower(filepath.Ext(p)); ext != ".ttf" && ext != ".otf" {
+			return
+		}
+		if b, err := os.ReadFile(p); err == nil {
+			fontRegular = fyne.NewStaticResource(filepath.Base(p), b)
 			fontBd = fontRegular
 		}
 	})

@@ -229,6 +229,16 @@ func benchActivations(u *ui.UI, sim *activation.Sim, n int, out io.Writer, quit 
 			f.Close()
 		}
 	}
+	if p := os.Getenv("KEYSTATION_BENCH_MEMSTATS"); p != "" {
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		_ = os.WriteFile(p, []byte(fmt.Sprintf("%+v\n", m)), 0o644)
+	}
+	if p := os.Getenv("KEYSTATION_BENCH_SMAPS"); p != "" {
+		if b, err := os.ReadFile("/proc/self/smaps"); err == nil {
+			_ = os.WriteFile(p, b, 0o644)
+		}
+	}
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	fmt.Fprintf(out, "BENCH GOHEAP %d KiB\nBENCH GOSYS %d KiB\n", m.HeapInuse>>10, (m.Sys-m.HeapReleased)>>10)

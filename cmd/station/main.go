@@ -18,5 +18,9 @@ func main() {
 	if len(args) == 0 && hasDisplay() {
 		args = []string{"gui"} // double-clicked on a desktop: the line worker's GUI
 	}
+	if isGUI(args) && hasDisplay() {
+		reexecForGUI()
+		tuneGUIMemory()
+	}
 	os.Exit(Run(ctx, args, os.Stdin, os.Stdout, os.Stderr))
 }

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Regenerates the station's bundled Chinese fonts, KeyStationCJK-Regular.otf
+# and KeyStationCJK-Bold.otf: Noto Sans CJK SC (Regular and Bold) cut down to
+# the Chinese characters the GUI's own text uses (every CJK character in
+# ui/*.go, that is the translation table) plus the CJK and full-width
+# punctuation blocks. About 130 KB each, where the whole font is 16 MB:
+# Fyne parses every font it uses into memory, once per text style.
+#
+# Run it after adding Chinese text to ui/i18n.go; TestBundledFontsCoverUI
+# says when it is needed. Needs pyftsubset (Debian: fonttools) and
+# fonts-noto-cjk. Text that is not the GUI's own (a Windows message in
+# Chinese, an operator's name) still shows: Fyne falls back to the system's
+# fonts for characters these fonts lack.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+src="${NOTO_CJK_DIR:-/usr/share/fonts/opentype/noto}"
+command -v pyftsubset >/dev/null || { echo "subset.sh: pyftsubset is missing (apt-get install fonttools)" >&2; exit 1; }
+for w in Regular Bold; do
+  [[ -f "$src/NotoSansCJK-$w.ttc" ]] || { echo "subset.sh: $src/NotoSansCJK-$w.ttc is missing (apt-get install fonts-noto-cjk)" >&2; exit 1; }
+done
+unicodes="$(mktemp)"
+trap 'rm -f "$unicodes"' EXIT
+# CJK code points only: Latin, digits and general punctuation come from
+# Fyne's own Noto Sans, as before.
+python3 - "$here/.." >"$unicodes" <<'PY'
+import glob, os, sys
+def cjk(o):
+    return 0x2E80 <= o <= 0x9FFF or 0xF900 <= o <= 0xFAFF or 0xFE30 <= o <= 0xFE4F or 0xFF00 <= o <= 0xFFEF
+cps = set(range(0x3000, 0x3040)) | set(range(0xFF01, 0xFF61))
+for p in sorted(glob.glob(os.path.join(sys.argv[1], "*.go"))):
+    if not p.endswith("_test.go"):
+        cps |= {ord(c) for c in open(p, encoding="utf-8").read() if cjk(ord(c))}
+print(",".join("U+%04X" % o for o in sorted(cps)))
+PY
+# Face 2 of the collections is Noto Sans CJK SC.
+for w in Regular Bold; do
+  pyftsubset "$src/NotoSansCJK-$w.ttc" --font-number=2 --unicodes-file="$unicodes" \
+    --no-hinting --output-file="$here/KeyStationCJK-$w.otf"
+done
+ls -l "$here"/KeyStationCJK-*.otf
