@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
@@ -142,12 +141,6 @@ func (s *Server) station(r *http.Request) (store.Station, error) {
 // The body is read whole, then decoded as the store applies it: the store
 // prepares and applies the first reports while the rest are decoded.
 func (s *Server) handleSync(w http.ResponseWriter, r *http.Request) {
-	t0 := time.Now()
-	defer func() {
-		if os.Getenv("KS_TIMING") != "" {
-			fmt.Fprintf(os.Stderr, "HANDLER at=%s total=%s\n", t0.Format("05.000"), time.Since(t0))
-		}
-	}()
 	st, err := s.station(r)
 	if err != nil {
 		s.error(w, r, err)
@@ -161,9 +154,6 @@ func (s *Server) handleSync(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.error(w, r, jsonError(err))
 		return
-	}
-	if os.Getenv("KS_TIMING") != "" {
-		fmt.Fprintf(os.Stderr, "HANDLER read body %d bytes in %s\n", len(body), time.Since(t0))
 	}
 	resp, err := s.Store.SyncStream(r.Context(), st, clientIP(r), func(emit func([]keystation.SyncReport) error) (keystation.SyncRequest, error) {
 		req, err := DecodeSyncRequest(body, emit)

@@ -11,12 +11,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"runtime"
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"keystation"
@@ -427,8 +425,6 @@ func (s *Server) Sync(ctx context.Context, st Station, req keystation.SyncReques
 	})
 }
 
-var ksTiming = os.Getenv("KS_TIMING") != ""
-
 // SyncChunk is how many reports a sync prepares and looks up at a time.
 const SyncChunk = 128
 
@@ -548,30 +544,8 @@ func (s *Server) SyncStream(ctx context.Context, st Station, ip string, decode S
 		pending *syncChunk // taken from chunks, not all applied yet
 		pendAt  int        // how many of pending's reports are applied
 	)
-	tStart := time.Now()
-	var tFn0, tFn1 time.Time
-	var waitChunks, fnCPU, fnSys time.Duration
-	ops := 0
 	for done := false; !done; {
-		ops++
 		err := s.g.do(ctx, func(t *txn) error {
-			if tFn0.IsZero() {
-				tFn0 = time.Now()
-			}
-			var ru0, ru1 syscall.Rusage
-			if ksTiming {
-				runtime.LockOSThread()
-				syscall.Getrusage(1, &ru0)
-			}
-			defer func() {
-				if ksTiming {
-					syscall.Getrusage(1, &ru1)
-					runtime.UnlockOSThread()
-					fnCPU += time.Duration(ru1.Utime.Nano() + ru1.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano())
-					fnSys += time.Duration(ru1.Stime.Nano() - ru0.Stime.Nano())
-				}
-				tFn1 = time.Now()
-			}()
 			// Absence is only known from lookups of this operation: other
 			// writers may have run since the last one.
 			b.nextKeyRef = 0
@@ -584,7 +558,6 @@ func (s *Server) SyncStream(ctx context.Context, st Station, ip string, decode S
 			for {
 				if pending == nil {
 					var c *syncChunk
-					tw := time.Now()
 					select {
 					case c = <-chunks:
 					case <-ctx.Done():
@@ -601,7 +574,6 @@ func (s *Server) SyncStream(ctx context.Context, st Station, ip string, decode S
 					case <-ctx.Done():
 						return ctx.Err()
 					}
-					waitChunks += time.Since(tw)
 					if err := b.lookup(t, c.prep); err != nil {
 						return err
 					}
@@ -641,9 +613,6 @@ func (s *Server) SyncStream(ctx context.Context, st Station, ip string, decode S
 			}
 			return keystation.SyncResponse{}, err
 		}
-	}
-	if ksTiming {
-		fmt.Fprintf(os.Stderr, "TIMING ops=%d n=%d untilfn=%s fn=%s fncpu=%s sys=%s waitchunks=%s commit=%s\n", ops, len(results), tFn0.Sub(tStart), tFn1.Sub(tFn0), fnCPU, fnSys, waitChunks, time.Since(tFn1))
 	}
 	resp := keystation.SyncResponse{ServerTime: now.UTC(), Results: results, Revoked: head.revoked, Levels: head.levels,
 		Grants: make([]keystation.SyncGrant, 0, len(head.grants))}
