@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"reflect"
 	"testing"
 
 	"keystation"
@@ -40,6 +41,53 @@ func FuzzDecodeSyncRequest(f *testing.F) {
 					t.Fatalf("a report with a bad key or no provenance passed validation: %+v", r)
 				}
 			}
+		}
+	})
+}
+
+// FuzzDecodeSyncRequestStream checks the streaming decoder of POST
+// /api/v1/sync against the strict decoder of every other body: what one
+// accepts the other accepts, with the same request. The streaming decoder
+// refuses, beyond that, a body that names "reports" twice.
+func FuzzDecodeSyncRequestStream(f *testing.F) {
+	for _, b := range []string{
+		`{"stationTime":"2026-11-21T08:00:00Z","reports":[],"holding":[],"acks":[],"targets":{"home":20},"backlog":0}`,
+		`{"reports":[{"id":"6f1c1d8e-1111-4a2b-9c3d-000000000001","keyId":3259666517449,"machine":{"sn":"SN","model":"M"},"resultStatus":true}],"backlog":3}`,
+		`{"Reports":null,"holding":[1]}`,
+		`{"backlog":1,"reports":[{},{"edition":"home"}],"acks":[2]}`,
+		`{"reports":[{"x":1}]}`,
+		`{"reports":{}}`,
+		`{"reports":[],"reports":[{}]}`,
+		`[]`, `null`, `{"holding":"x"}`, `{} {}`,
+	} {
+		f.Add([]byte(b))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var want keystation.SyncRequest
+		errStrict := api.DecodeStrict(body, &want)
+		var reports []keystation.SyncReport
+		got, err := api.DecodeSyncRequest(body, func(rs []keystation.SyncReport) error {
+			reports = append(reports, rs...)
+			return nil
+		})
+		if err != nil {
+			if keystation.ErrorCode(err) == keystation.EINTERNAL {
+				t.Fatalf("refused with an untyped error: %v", err)
+			}
+			if errStrict == nil && keystation.ErrorFields(err)["reports"] == "" {
+				t.Fatalf("stream refused %q (%v), strict accepted it", body, err)
+			}
+			return
+		}
+		if errStrict != nil {
+			t.Fatalf("stream accepted %q, strict refused it: %v", body, errStrict)
+		}
+		got.Reports = reports
+		if len(want.Reports) == 0 && len(got.Reports) == 0 {
+			want.Reports, got.Reports = nil, nil
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("stream decoded %q as\n%+v\nstrict as\n%+v", body, got, want)
 		}
 	})
 }

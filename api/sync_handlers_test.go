@@ -4,18 +4,22 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/google/uuid"
 	"golang.org/x/crypto/bcrypt"
 
 	"keystation"
 	"keystation/api"
 	"keystation/auth"
+	"keystation/internal/testutil"
 	"keystation/seal"
 	"keystation/store"
 )
@@ -177,5 +181,50 @@ func TestSyncEndpoints(t *testing.T) {
 	}
 	if a := s.do(t, "POST", "/api/v1/sync", cred, `{}`); a.status != 403 || a.Code != keystation.ESTATIONREVOKED {
 		t.Fatalf("revoked station: %d %s", a.status, a.Code)
+	}
+}
+
+// A sync request refused late in its body (the reports are decoded and
+// applied as the body is read) changes nothing on the server.
+func TestSyncRefusedLateChangesNothing(t *testing.T) {
+	s := newSyncServer(t)
+	cred := s.enrol(t).Credential
+	var reports []string
+	for i, k := range testutil.GenerateKeys(600, 41) {
+		r := keystation.SyncReport{Edition: "home", Key: k, Provenance: &keystation.Provenance{File: "keys.txt", SHA256: strings.Repeat("ab", 32), Line: i + 1},
+			Report: keystation.Report{ID: uuid.NewString(), KeyID: keystation.KeyID(3_100_000_000_000 + i), Machine: keystation.Machine{SN: fmt.Sprint("SN-", i), Model: "M"},
+				OSVersion: osHome, Success: true, Message: "Licensed", Hardware: &keystation.Hardware{CPU: "cpu"}, At: time.Now()}}
+		b, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reports = append(reports, string(b))
+	}
+	all := strings.Join(reports, ",")
+	tests := []struct {
+		name, body, field string
+	}{
+		{"a bad target after the reports", `{"reports":[` + all + `],"targets":{"home":-1}}`, "targets.home"},
+		{"an unknown field in the last report", `{"reports":[` + all + `,{"nope":1}]}`, "nope"},
+		{"truncated after the reports", `{"reports":[` + all + `],"targets":`, "body"},
+		{"data after the object", `{"reports":[` + all + `]} {}`, "body"},
+		{"reports twice", `{"reports":[` + all + `],"reports":[]}`, "reports"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := s.do(t, "POST", "/api/v1/sync", cred, tt.body)
+			if a.status != 400 || a.Fields[tt.field] == "" {
+				t.Fatalf("got %d %s %v, want 400 naming %q", a.status, a.Code, a.Fields, tt.field)
+			}
+			if rows, n, err := s.st.AdminReports(context.Background(), store.ReportFilter{Limit: 5}); err != nil || n != 0 {
+				t.Fatalf("the server holds %d reports after a refused request (%v, %v)", n, rows, err)
+			}
+		})
+	}
+	// The same reports, well formed, are applied.
+	a := s.do(t, "POST", "/api/v1/sync", cred, `{"reports":[`+all+`]}`)
+	var resp keystation.SyncResponse
+	if err := json.Unmarshal(a.Data, &resp); err != nil || a.status != 200 || len(resp.Results) != 600 || resp.Results[599].Status != keystation.SyncApplied {
+		t.Fatalf("sync: %d %s %v", a.status, a.Code, err)
 	}
 }

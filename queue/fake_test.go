@@ -41,12 +41,15 @@ type fakeServer struct {
 	poison      string // 400 for any request holding this report ID
 	rejectID    string // answer "rejected" for this report ID
 	conflictIDs map[string]bool
+	unanswered  map[string]bool // left out of the answer (and not applied), once each
+	fail503At   int             // answer the n-th sync request with 503
+	sent        [][]string      // report IDs of each request, in order
 }
 
 func newFakeServer(t *testing.T) *fakeServer {
 	f := &fakeServer{t: t, credential: "ks1.fake-credential", pool: map[string][]keystation.SyncGrant{},
 		leased: map[keystation.KeyID]keystation.SyncGrant{}, acked: map[keystation.KeyID]bool{}, used: map[keystation.KeyID]bool{},
-		revoked: map[keystation.KeyID]bool{}, applied: map[string]int{}, conflictIDs: map[string]bool{}}
+		revoked: map[keystation.KeyID]bool{}, applied: map[string]int{}, conflictIDs: map[string]bool{}, unanswered: map[string]bool{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/v1/stations/enrol", f.enrol)
 	mux.HandleFunc("POST /api/v1/sync", f.sync)
@@ -96,8 +99,15 @@ func (f *fakeServer) sync(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	f.requests++
 	n := f.requests
-	if f.fail503 > 0 {
-		f.fail503--
+	ids := make([]string, len(req.Reports))
+	for i, r := range req.Reports {
+		ids[i] = r.ID
+	}
+	f.sent = append(f.sent, ids)
+	if f.fail503 > 0 || n == f.fail503At {
+		if f.fail503 > 0 {
+			f.fail503--
+		}
 		f.mu.Unlock()
 		writeEnv(w, 503, keystation.EUNAVAILABLE, "shutting down", nil)
 		return
@@ -138,6 +148,10 @@ func (f *fakeServer) apply(req *keystation.SyncRequest) keystation.SyncResponse 
 		Revoked: []keystation.KeyID{}, Editions: keystation.DefaultEditions(), Levels: map[string]int{}}
 	f.batches = append(f.batches, len(req.Reports))
 	for _, rep := range req.Reports {
+		if f.unanswered[rep.ID] {
+			delete(f.unanswered, rep.ID)
+			continue
+		}
 		res := keystation.SyncResult{ID: rep.ID}
 		switch {
 		case f.applied[rep.ID] > 0:
@@ -213,6 +227,13 @@ func (f *fakeServer) snapshot() (applied map[string]int, order []string, batches
 		}
 	}
 	return applied, append([]string(nil), f.order...), append([]int(nil), f.batches...), leased
+}
+
+// requestsSent returns the report IDs of each sync request received.
+func (f *fakeServer) requestsSent() [][]string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([][]string(nil), f.sent...)
 }
 
 func (f *fakeServer) set(fn func(f *fakeServer)) {

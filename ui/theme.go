@@ -57,8 +57,9 @@ func (t *stationTheme) Icon(n fyne.ThemeIconName) fyne.Resource { return t.base.
 
 // Font is, for regular and bold text, the bundled Chinese font. Fyne puts
 // Noto Sans, its default font, after it for every character it lacks
-// (Latin, digits, general punctuation: it holds only CJK characters), so
-// English text looks exactly as with the default theme.
+// (Latin, digits, general punctuation: it holds only CJK characters and
+// the spaces, with Noto Sans's line metrics), so English text looks
+// exactly as with the default theme.
 func (t *stationTheme) Font(s fyne.TextStyle) fyne.Resource {
 	if s.Monospace || s.Symbol {
 		return t.base.Font(s)
@@ -106,6 +107,8 @@ var (
 	cjkRegularOTF []byte
 	//go:embed fonts/KeyStationCJK-Bold.otf
 	cjkBoldOTF []byte
+	//go:embed fonts/KeyStationBlank.otf
+	blankOTF []byte
 
 	cjkRegular = fyne.NewStaticResource("KeyStationCJK-Regular.otf", cjkRegularOTF)
 	cjkBold    = fyne.NewStaticResource("KeyStationCJK-Bold.otf", cjkBoldOTF)
@@ -115,13 +118,16 @@ var (
 // in every text style and parses it for each style (some 5 MB of heap
 // each); the station shows no emoji. Fyne's own switch for this is the
 // no_emoji build tag, which every build would have to remember; this does
-// the same at run time by swapping the font's content for Fyne's tiny
-// symbol font (the StaticResource's exported field), before any text is
-// measured.
+// the same at run time, before any text is measured, by swapping the
+// font's content (the StaticResource's exported field) for a font of
+// nothing but the space character: a font in that place must have the
+// space, as text shaping keeps a space in the run of the character before
+// it. Characters neither Noto Sans nor the Chinese fonts have still come
+// from the system's fonts, as before.
 func dropEmojiFont() {
 	emojiOnce.Do(func() {
 		if r, ok := theme.DefaultEmojiFont().(*fyne.StaticResource); ok && r != nil {
-			r.StaticContent = theme.DefaultSymbolFont().Content()
+			r.StaticContent = blankOTF
 		}
 	})
 }

@@ -40,11 +40,12 @@ func isGUI(args []string) bool {
 }
 
 // tuneGUIMemory sets the Go runtime up for the GUI, a window open all day
-// on a line PC whose live heap is small (some 15 MB, most of it the fonts)
-// and which allocates little between PCs:
-//   - the heap is collected at 10 % growth instead of 100 %, which costs
-//     nothing noticeable at that pace and keeps the resident memory down
-//     ($GOGC still wins);
+// on a line PC whose live heap is small (some 10 MB, nearly all of it the
+// parsed fonts) and which allocates little between PCs:
+//   - the heap is collected at 10 % growth instead of 100 %: a collection
+//     takes a few milliseconds, nothing at the pace of a line (a PC every
+//     minute or more), and it keeps some 10 MB of garbage out of the
+//     resident memory ($GOGC still wins);
 //   - no allocation sampling for heap profiles, whose tables grow with
 //     every distinct call stack to several megabytes over a day (unless
 //     $KEYSTATION_HEAP_PROFILE asks for the profile);
