@@ -32,3 +32,18 @@ func WaitQueued(s *Server, n int) bool {
 
 // SetWiseAllocations is the number of keys allocated set-wise so far.
 func SetWiseAllocations(s *Server) int64 { return s.setWise.Load() }
+
+// HookWALSync runs fn in place of the fsync that makes group commits
+// durable, until the test ends.
+func HookWALSync(t interface{ Cleanup(func()) }, s *Server, fn func() error) {
+	s.g.syncHook.Store(&fn)
+	t.Cleanup(func() { s.g.syncHook.Store(nil) })
+}
+
+// WriterSynchronous is PRAGMA synchronous on the writer connection, the one
+// transactions outside the group commit use.
+func WriterSynchronous(s *Server) (int, error) {
+	var v int
+	err := s.c.w.QueryRow(`PRAGMA synchronous`).Scan(&v)
+	return v, err
+}

@@ -3,10 +3,13 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"fmt"
 	"log/slog"
+	"os"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 
 	"keystation"
 )
@@ -18,11 +21,28 @@ import (
 // handing out a key; sharing it between concurrent requests is what lets the
 // server hand out many more keys per second than the disk allows commits,
 // without any request being answered before its data is on disk.
+//
+// The group's fsync runs outside the write lock: the writer commits with
+// synchronous=NORMAL (SQLite writes the WAL frames but does not sync them)
+// and hands the group to the syncer goroutine, which fsyncs the WAL file
+// and only then answers the group's operations. Meanwhile the writer runs
+// the next group, so the disk's sync time and the statements overlap
+// instead of adding up. Nothing is answered before it is durable: a sync of
+// the WAL covers every frame written before it, those of the earlier groups
+// included. Transactions outside the grouper keep synchronous=FULL, which
+// the writer connection is set back to after each group.
 type grouper struct {
 	db       *sql.DB
 	log      *slog.Logger
 	queue    chan *groupOp
 	maxBatch int
+	// walPath is the WAL file the syncer fsyncs; empty, each group commits
+	// with synchronous=FULL and is answered at once.
+	walPath string
+	toSync  chan []*groupOp
+	// syncHook, when set, runs in place of the WAL's fsync (tests use it to
+	// hold or fail the sync).
+	syncHook atomic.Pointer[func() error]
 
 	mu     sync.Mutex
 	closed bool
@@ -72,15 +92,20 @@ type txn struct {
 // Each operation of a group runs inside its own savepoint; these statements
 // are prepared once with the others.
 const (
+	qSyncNormal = "PRAGMA synchronous = NORMAL"
+	qSyncFull   = "PRAGMA synchronous = FULL"
 	qSavepoint  = "SAVEPOINT op"
 	qRelease    = "RELEASE op"
 	qRollbackTo = "ROLLBACK TO op"
 )
 
-func newGrouper(db *sql.DB, log *slog.Logger) *grouper {
-	g := &grouper{db: db, log: log, queue: make(chan *groupOp, 1024), maxBatch: 512,
-		done: make(chan struct{}), stmts: map[string]*sql.Stmt{}, batchers: map[opKind]batcher{}}
+// newGrouper starts the writer of db. walPath, when not empty, is db's WAL
+// file, synced outside the write lock (see grouper).
+func newGrouper(db *sql.DB, walPath string, log *slog.Logger) *grouper {
+	g := &grouper{db: db, log: log, queue: make(chan *groupOp, 1024), maxBatch: 512, walPath: walPath,
+		toSync: make(chan []*groupOp, 64), done: make(chan struct{}), stmts: map[string]*sql.Stmt{}, batchers: map[opKind]batcher{}}
 	go g.loop()
+	go g.syncer()
 	return g
 }
 
@@ -127,10 +152,10 @@ func (g *grouper) close() {
 }
 
 func (g *grouper) loop() {
-	defer close(g.done)
-	batch := make([]*groupOp, 0, g.maxBatch)
+	defer close(g.toSync)
 	for o := range g.queue {
-		batch = append(batch[:0], o)
+		batch := make([]*groupOp, 1, 16)
+		batch[0] = o
 	drain:
 		for len(batch) < g.maxBatch {
 			select {
@@ -147,20 +172,51 @@ func (g *grouper) loop() {
 	}
 }
 
+// run runs a group in one transaction and commits it. The operations are
+// answered once the commit is durable: by the syncer, or here when the
+// group commits with synchronous=FULL or fails.
 func (g *grouper) run(batch []*groupOp) {
-	defer func() {
-		for _, o := range batch {
-			close(o.done)
-		}
-	}()
 	ctx := context.Background()
-	tx, err := g.db.BeginTx(ctx, nil)
+	conn, err := g.db.Conn(ctx)
+	if err != nil {
+		g.fail(batch, "connect", err)
+		return
+	}
+	defer conn.Close()
+	async := g.walPath != ""
+	if async {
+		if _, err := conn.ExecContext(ctx, qSyncNormal); err != nil {
+			g.fail(batch, "set synchronous", err)
+			return
+		}
+		// Back to FULL for the transactions outside the grouper, before
+		// the connection goes back to the pool. If that fails the
+		// connection is dropped, so none runs with NORMAL.
+		defer func() {
+			if _, err := conn.ExecContext(ctx, qSyncFull); err != nil {
+				g.log.Error("reset synchronous", "err", err)
+				conn.Raw(func(any) error { return driver.ErrBadConn })
+			}
+		}()
+	}
+	committed := g.runTx(ctx, conn, batch)
+	if !async || !committed {
+		g.answer(batch, nil)
+		return
+	}
+	g.toSync <- batch
+}
+
+// runTx runs batch in a transaction on conn and says whether it committed;
+// each operation's err is set.
+func (g *grouper) runTx(ctx context.Context, conn *sql.Conn, batch []*groupOp) bool {
+	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		g.log.Error("begin group transaction", "err", err)
 		for _, o := range batch {
 			o.err = fmt.Errorf("begin: %w", err)
 		}
-		return
+		return false
 	}
 	t := &txn{Tx: tx, ctx: ctx, g: g, stmts: map[string]*sql.Stmt{}}
 	if len(batch) == 1 {
@@ -170,7 +226,7 @@ func (g *grouper) run(batch []*groupOp) {
 		}
 		if o.err != nil {
 			tx.Rollback()
-			return
+			return false
 		}
 	} else {
 		var sets map[opKind][]*groupOp
@@ -204,8 +260,84 @@ func (g *grouper) run(batch []*groupOp) {
 				o.err = fmt.Errorf("commit: %w", err)
 			}
 		}
-		return
+		return false
 	}
+	return true
+}
+
+// fail answers every operation of batch with err.
+func (g *grouper) fail(batch []*groupOp, what string, err error) {
+	g.log.Error("group "+what, "ops", len(batch), "err", err)
+	for _, o := range batch {
+		o.err = fmt.Errorf("%s: %w", what, err)
+	}
+	g.answer(batch, nil)
+}
+
+// answer hands each operation its outcome; syncErr, when not nil, is the
+// outcome of those that succeeded but whose commit did not become durable.
+func (g *grouper) answer(batch []*groupOp, syncErr error) {
+	for _, o := range batch {
+		if syncErr != nil && o.err == nil {
+			o.err = syncErr
+		}
+		close(o.done)
+	}
+}
+
+// syncer makes each committed group durable, in commit order, and answers
+// its operations.
+func (g *grouper) syncer() {
+	defer close(g.done)
+	var batches [][]*groupOp
+	for batch := range g.toSync {
+		// Every group committed by now is covered by one sync.
+		batches = append(batches[:0], batch)
+	more:
+		for {
+			select {
+			case b, ok := <-g.toSync:
+				if !ok {
+					break more
+				}
+				batches = append(batches, b)
+			default:
+				break more
+			}
+		}
+		var syncErr error
+		if err := g.syncWAL(); err != nil {
+			// The commits are in the WAL but may not be on disk: their
+			// callers are told they failed (a retry finds what was kept,
+			// as after a crash).
+			g.log.Error("sync the WAL after group commits", "groups", len(batches), "err", err)
+			syncErr = keystation.Errorf(keystation.EUNAVAILABLE, "the server could not make the change durable: try again")
+		}
+		for _, b := range batches {
+			g.answer(b, syncErr)
+		}
+	}
+}
+
+func (g *grouper) syncWAL() error {
+	if h := g.syncHook.Load(); h != nil {
+		return (*h)()
+	}
+	return g.fsyncWAL()
+}
+
+// fsyncWAL fsyncs the WAL file. It is opened for each sync, as SQLite may
+// replace the file (it removes it when the last connection closes).
+func (g *grouper) fsyncWAL() error {
+	f, err := os.OpenFile(g.walPath, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // runOne runs one operation of a group inside its own savepoint, so that its

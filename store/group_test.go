@@ -3,10 +3,12 @@ package store_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
 	"testing"
+	"time"
 
 	"keystation"
 	"keystation/store"
@@ -193,3 +195,94 @@ func (s *syncBuffer) Bytes() []byte {
 }
 
 func (s *syncBuffer) String() string { return string(s.Bytes()) }
+
+// A group is committed with its fsync outside the write lock: its
+// operations are answered only once the WAL is synced, a failed sync is
+// an error for each of them (and what was committed is found again), and
+// the writer connection is left with synchronous=FULL for the transactions
+// outside the group commit.
+func TestGroupAnsweredOnlyOnceDurable(t *testing.T) {
+	f := newFixture(t, store.Options{})
+	f.importN("home", 20)
+
+	t.Run("held sync holds the answer", func(t *testing.T) {
+		entered, release := make(chan struct{}, 16), make(chan struct{})
+		store.HookWALSync(t, f.s, func() error {
+			entered <- struct{}{}
+			<-release
+			return nil
+		})
+		type result struct {
+			a   store.Assignment
+			err error
+		}
+		done := make(chan result, 1)
+		go func() {
+			a, err := f.acquire("SN-HELD", osHome)
+			done <- result{a, err}
+		}()
+		<-entered // committed, now syncing
+		if c := f.count(`SELECT COUNT(*) FROM product_keys WHERE state = 'assigned'`); c != 1 {
+			t.Fatalf("%d keys assigned while the sync runs, want the committed 1", c)
+		}
+		select {
+		case r := <-done:
+			t.Fatalf("answered before the commit was durable: %+v %v", r.a, r.err)
+		default:
+		}
+		close(release)
+		r := <-done
+		if r.err != nil || r.a.KeyID == 0 {
+			t.Fatalf("after the sync: %+v %v", r.a, r.err)
+		}
+	})
+
+	t.Run("failed sync is an error, the retry finds the key", func(t *testing.T) {
+		store.HookWALSync(t, f.s, func() error { return errors.New("EIO") })
+		_, err := f.acquire("SN-EIO", osHome)
+		wantCode(t, err, keystation.EUNAVAILABLE)
+		var committed int64
+		if err := f.raw.QueryRow(`SELECT k.key_id FROM product_keys k JOIN machines m ON m.id = k.machine_id
+			WHERE k.state = 'assigned' ORDER BY k.id DESC LIMIT 1`).Scan(&committed); err != nil {
+			t.Fatal(err)
+		}
+		store.HookWALSync(t, f.s, func() error { return nil })
+		a := f.mustAcquire("SN-EIO", osHome)
+		if !a.Reused || int64(a.KeyID) != committed {
+			t.Fatalf("retry: %+v, want the committed key %d again", a, committed)
+		}
+	})
+
+	t.Run("groups queued behind a sync share the next one", func(t *testing.T) {
+		var mu sync.Mutex
+		syncs := 0
+		entered, release := make(chan struct{}, 64), make(chan struct{})
+		store.HookWALSync(t, f.s, func() error {
+			mu.Lock()
+			syncs++
+			mu.Unlock()
+			entered <- struct{}{}
+			<-release
+			return nil
+		})
+		var wg sync.WaitGroup
+		wg.Go(func() { f.mustAcquire("SN-Q0", osHome) })
+		<-entered // the first group is syncing; the others commit behind it
+		for i := 1; i <= 5; i++ {
+			wg.Go(func() { f.mustAcquire(fmt.Sprintf("SN-Q%d", i), osHome) })
+		}
+		for f.count(`SELECT COUNT(*) FROM product_keys WHERE state = 'assigned'`) < 2+6 {
+			time.Sleep(time.Millisecond)
+		}
+		close(release)
+		wg.Wait()
+		if syncs != 2 {
+			t.Errorf("%d syncs for the groups, want 2 (the first, then one for all committed behind it)", syncs)
+		}
+	})
+
+	if v, err := store.WriterSynchronous(f.s); err != nil || v != 2 {
+		t.Errorf("writer connection synchronous = %d (%v), want 2 (FULL)", v, err)
+	}
+	f.checkHistory()
+}

@@ -103,7 +103,7 @@ func OpenServer(ctx context.Context, path string, opt Options) (*Server, error) 
 		c.close()
 		return nil, fmt.Errorf("upgrade machine fingerprints: %w", err)
 	}
-	s.g = newGrouper(c.w, opt.Logger)
+	s.g = newGrouper(c.w, path+"-wal", opt.Logger)
 	s.g.batchers[opAcquire] = s.acquireBatch
 	err = s.g.prepare(ctx, hotQueries...)
 	if err == nil {

@@ -48,8 +48,11 @@ func (r result) pct(p float64) time.Duration {
 }
 
 // askFunc sends request i of worker w through c and returns whether it
-// succeeded, or the name of its error.
-type askFunc func(ctx context.Context, c *testutil.Client, w, i int) (ok bool, errName string)
+// succeeded, or the name of its error. Each worker has a keep-alive
+// connection of its own (testutil.Conn: plain HTTP/1.1 without net/http's
+// client machinery, so that the load generator takes less of the CPU it
+// shares with the server).
+type askFunc func(ctx context.Context, c *testutil.Conn, w, i int) (ok bool, errName string)
 
 // measure runs clients workers, each sending requests one after the other
 // for d, and returns the figures.
@@ -75,6 +78,8 @@ func (b *bench) measureAt(ctx context.Context, addr string, clients int, d time.
 	var wg sync.WaitGroup
 	for w := range clients {
 		wg.Go(func() {
+			c := c.Dial()
+			defer c.Close()
 			r := workerResult{errs: map[string]int{}, lat: make([]time.Duration, 0, 4096)}
 			for i := 0; ctx.Err() == nil; i++ {
 				t0 := time.Now()
@@ -185,7 +190,7 @@ func runAcquire(ctx context.Context, b *bench) error {
 			sn string
 		}
 		keys := make([][]got, n)
-		r := b.measure(ctx, n, b.cfg.duration, func(ctx context.Context, c *testutil.Client, w, i int) (bool, string) {
+		r := b.measure(ctx, n, b.cfg.duration, func(ctx context.Context, c *testutil.Conn, w, i int) (bool, string) {
 			sn := "KB-A" + strconv.Itoa(li) + "-" + strconv.Itoa(w) + "-" + strconv.Itoa(i)
 			a, err := c.Acquire(ctx, testutil.Machine{SN: sn, Model: benchModel, OSVersion: benchOS})
 			if err != nil || !a.OK() {
@@ -264,7 +269,7 @@ func runReacquire(ctx context.Context, b *bench) error {
 	}
 	var rs []result
 	for _, n := range b.cfg.clients {
-		r := b.measure(ctx, n, b.cfg.duration, func(ctx context.Context, c *testutil.Client, w, i int) (bool, string) {
+		r := b.measure(ctx, n, b.cfg.duration, func(ctx context.Context, c *testutil.Conn, w, i int) (bool, string) {
 			k := (w + i*n) % len(machines)
 			a, err := c.Acquire(ctx, machines[k])
 			if err != nil || !a.OK() {
@@ -309,7 +314,7 @@ func (b *bench) httpFloor(ctx context.Context) error {
 	go srv.Serve(ln)
 	defer srv.Close()
 	n := slices.Max(b.cfg.clients)
-	r := b.measureAt(ctx, ln.Addr().String(), n, min(b.cfg.duration, 3*time.Second), func(ctx context.Context, c *testutil.Client, w, i int) (bool, string) {
+	r := b.measureAt(ctx, ln.Addr().String(), n, min(b.cfg.duration, 3*time.Second), func(ctx context.Context, c *testutil.Conn, w, i int) (bool, string) {
 		a, err := c.Acquire(ctx, testutil.Machine{SN: "KB-F-" + strconv.Itoa(w) + "-" + strconv.Itoa(i), Model: benchModel, OSVersion: benchOS})
 		if err != nil || !a.OK() {
 			return false, errName(a, err)

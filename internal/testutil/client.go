@@ -84,16 +84,7 @@ func (c *Client) Acquire(ctx context.Context, m Machine) (Answer, error) {
 	body := bufPool.Get().(*bytes.Buffer)
 	defer bufPool.Put(body)
 	body.Reset()
-	b := body.AvailableBuffer()
-	b = append(b, c.creds...)
-	b = append(b, `"sn":`...)
-	b = appendJSONString(b, m.SN)
-	b = append(b, `,"model":`...)
-	b = appendJSONString(b, m.Model)
-	b = append(b, `,"osVersion":`...)
-	b = appendJSONString(b, m.OSVersion)
-	b = append(b, '}')
-	body.Write(b)
+	body.Write(c.acquireBody(body.AvailableBuffer(), m))
 
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.acquireURL, bytes.NewReader(body.Bytes()))
 	if err != nil {
@@ -111,6 +102,23 @@ func (c *Client) Acquire(ctx context.Context, m Machine) (Answer, error) {
 	if _, err := out.ReadFrom(io.LimitReader(resp.Body, 1<<20)); err != nil {
 		return Answer{}, fmt.Errorf("read answer (status %d): %w", resp.StatusCode, err)
 	}
+	return decodeAnswer(resp.StatusCode, out.Bytes())
+}
+
+// acquireBody appends the JSON body of an acquire for machine m to b.
+func (c *Client) acquireBody(b []byte, m Machine) []byte {
+	b = append(b, c.creds...)
+	b = append(b, `"sn":`...)
+	b = appendJSONString(b, m.SN)
+	b = append(b, `,"model":`...)
+	b = appendJSONString(b, m.Model)
+	b = append(b, `,"osVersion":`...)
+	b = appendJSONString(b, m.OSVersion)
+	return append(b, '}')
+}
+
+// decodeAnswer decodes the server's envelope around seed 000's answer.
+func decodeAnswer(status int, body []byte) (Answer, error) {
 	var env struct {
 		Code    string `json:"code"`
 		Message string `json:"message"`
@@ -119,10 +127,10 @@ func (c *Client) Acquire(ctx context.Context, m Machine) (Answer, error) {
 			Key   string `json:"key"`
 		} `json:"data"`
 	}
-	if err := json.Unmarshal(out.Bytes(), &env); err != nil {
-		return Answer{}, fmt.Errorf("decode answer (status %d): %w: %q", resp.StatusCode, err, out.Bytes())
+	if err := json.Unmarshal(body, &env); err != nil {
+		return Answer{}, fmt.Errorf("decode answer (status %d): %w: %q", status, err, body)
 	}
-	a := Answer{Status: resp.StatusCode, Code: env.Code, Message: env.Message}
+	a := Answer{Status: status, Code: env.Code, Message: env.Message}
 	if env.Data != nil {
 		a.KeyID, a.Key = env.Data.KeyID, env.Data.Key
 	}
