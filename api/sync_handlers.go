@@ -150,7 +150,7 @@ func (s *Server) handleSync(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, keystation.FieldError(map[string]string{"Content-Type": "must be application/json"}))
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxSyncBodyBytes))
+	body, err := readSyncBody(w, r)
 	if err != nil {
 		s.error(w, r, jsonError(err))
 		return
@@ -167,6 +167,20 @@ func (s *Server) handleSync(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	respond(w, keystation.EOK, "synced", resp)
+}
+
+// readSyncBody reads a sync request's body, at most MaxSyncBodyBytes, into
+// a buffer the size its Content-Length announces (io.ReadAll would grow one
+// by doubling, holding up to twice the body and copying it several times).
+func readSyncBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	in := http.MaxBytesReader(w, r.Body, MaxSyncBodyBytes)
+	if r.ContentLength <= 0 || r.ContentLength > MaxSyncBodyBytes {
+		return io.ReadAll(in)
+	}
+	// bytes.Buffer.ReadFrom keeps bytes.MinRead free before each read.
+	buf := bytes.NewBuffer(make([]byte, 0, r.ContentLength+bytes.MinRead))
+	_, err := buf.ReadFrom(in)
+	return buf.Bytes(), err
 }
 
 // checkSyncRequest checks what a sync request carries beyond its reports

@@ -228,3 +228,51 @@ func TestSyncRefusedLateChangesNothing(t *testing.T) {
 		t.Fatalf("sync: %d %s %v", a.status, a.Code, err)
 	}
 }
+
+// A sync body is read whole before it is applied, whether it announces its
+// length or comes in chunks; one larger than MaxSyncBodyBytes is refused
+// either way.
+func TestSyncBodyWithAndWithoutLength(t *testing.T) {
+	s := newSyncServer(t)
+	cred := s.enrol(t).Credential
+	post := func(t *testing.T, body io.Reader) (int, syncAnswer) {
+		t.Helper()
+		req, err := http.NewRequest("POST", s.srv.URL+"/api/v1/sync", body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+cred)
+		resp, err := s.srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
+		var a syncAnswer
+		if err := json.Unmarshal(raw, &a); err != nil {
+			t.Fatalf("not JSON: %q", raw)
+		}
+		return resp.StatusCode, a
+	}
+	body := `{"targets":{"home":0},"backlog":0}`
+	huge := `{"reports":[], "backlog":0` + strings.Repeat(" ", api.MaxSyncBodyBytes) + `}`
+	for _, tc := range []struct {
+		name   string
+		body   func() io.Reader
+		status int
+		code   string
+	}{
+		{"with a Content-Length", func() io.Reader { return strings.NewReader(body) }, 200, keystation.EOK},
+		{"chunked", func() io.Reader { return io.MultiReader(strings.NewReader(body)) }, 200, keystation.EOK},
+		{"too large, with a Content-Length", func() io.Reader { return strings.NewReader(huge) }, 413, keystation.ETOOLARGE},
+		{"too large, chunked", func() io.Reader { return io.MultiReader(strings.NewReader(huge)) }, 413, keystation.ETOOLARGE},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			status, a := post(t, tc.body())
+			if status != tc.status || a.Code != tc.code {
+				t.Fatalf("got %d %s %v, want %d %s", status, a.Code, a.Fields, tc.status, tc.code)
+			}
+		})
+	}
+}

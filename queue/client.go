@@ -45,6 +45,19 @@ const (
 // refuses the request, and the client halves its batches.
 const MaxSyncReports = 10000
 
+// DefaultSyncReports is how many reports the client sends in one request
+// unless Config says otherwise: the most the server takes. The server
+// applies a request in few transactions, and each commit rewrites the index
+// pages its reports touched, so fewer, larger requests cost the server less
+// work per report. Memory stays bounded: the station encodes the next
+// request while one is on its way, and the server decodes a request as it
+// applies it, a few chunks ahead of its writer.
+const DefaultSyncReports = MaxSyncReports
+
+// DefaultSyncBytes is the most report JSON the client sends in one request
+// unless Config says otherwise.
+const DefaultSyncBytes = 16 << 20
+
 // Outbox is what the sync client needs of the station's store.
 type Outbox interface {
 	// SyncEndpoint returns the server URL and the station's credential.
@@ -70,8 +83,8 @@ type Outbox interface {
 // Config tunes the client. Zero values take the defaults.
 type Config struct {
 	HTTPTimeout time.Duration // per request; 30 s
-	MaxReports  int           // per request; MaxSyncReports
-	MaxBytes    int           // of report JSON per request; 16 MiB
+	MaxReports  int           // per request; DefaultSyncReports, at most MaxSyncReports
+	MaxBytes    int           // of report JSON per request; DefaultSyncBytes
 	BackoffMin  time.Duration // first wait after a failure; 1 s
 	BackoffMax  time.Duration // longest wait; 2 min
 	Interval    time.Duration // between syncs when all is well; 1 min
@@ -87,11 +100,14 @@ func (c *Config) defaults() {
 	if c.HTTPTimeout <= 0 {
 		c.HTTPTimeout = 30 * time.Second
 	}
-	if c.MaxReports <= 0 || c.MaxReports > MaxSyncReports {
+	if c.MaxReports <= 0 {
+		c.MaxReports = DefaultSyncReports
+	}
+	if c.MaxReports > MaxSyncReports {
 		c.MaxReports = MaxSyncReports
 	}
 	if c.MaxBytes <= 0 {
-		c.MaxBytes = 16 << 20
+		c.MaxBytes = DefaultSyncBytes
 	}
 	if c.BackoffMin <= 0 {
 		c.BackoffMin = time.Second
@@ -229,7 +245,10 @@ func (c *Client) do(ctx context.Context, method, url, credential string, body []
 		r.SetAuthToken(credential)
 	}
 	if body != nil {
-		r.SetHeader("Content-Type", "application/json").SetBody(body)
+		// A reader, not the slice: resty copies a []byte body twice (into a
+		// pooled buffer, then into the request); net/http takes a
+		// *bytes.Reader as it is, with its length.
+		r.SetHeader("Content-Type", "application/json").SetBody(bytes.NewReader(body))
 	}
 	resp, err := r.Execute(method, url)
 	if err != nil {
@@ -544,7 +563,9 @@ func (c *Client) syncOnce(ctx context.Context) (sum Summary, err error) {
 		if err != nil {
 			return sum, err
 		}
-		req := &b.req
+		// The request alone (not its body) goes on to the recorder.
+		req := &keystation.SyncRequest{}
+		*req = b.req
 		if maxRounds == 0 {
 			maxRounds = 20 + 2*(req.Backlog+len(req.Reports))/max(1, limit)
 		}
@@ -560,6 +581,7 @@ func (c *Client) syncOnce(ctx context.Context) (sum Summary, err error) {
 			next = c.prefetch(ctx, b.last, limit)
 		}
 		resp, skew, err := c.send(ctx, url, cred, b.body)
+		b.body = nil
 		if err != nil {
 			if serr := settle(); serr != nil {
 				return sum, serr

@@ -177,6 +177,13 @@ func TestSyncBatchesInOrder(t *testing.T) {
 		}
 	}
 	checkExactlyOnce(t, q.srv, ids)
+	// Each request announces its length (the server reads it into a buffer
+	// of that size).
+	q.srv.set(func(f *fakeServer) {
+		if f.unsized > 0 {
+			t.Errorf("%d sync requests without a Content-Length", f.unsized)
+		}
+	})
 }
 
 func TestSyncLostResponsesConverge(t *testing.T) {

@@ -44,6 +44,7 @@ type fakeServer struct {
 	unanswered  map[string]bool // left out of the answer (and not applied), once each
 	fail503At   int             // answer the n-th sync request with 503
 	sent        [][]string      // report IDs of each request, in order
+	unsized     int             // sync requests sent without a Content-Length
 }
 
 func newFakeServer(t *testing.T) *fakeServer {
@@ -88,6 +89,11 @@ func (f *fakeServer) sync(w http.ResponseWriter, r *http.Request) {
 	if r.Header.Get("Authorization") != "Bearer "+f.credential {
 		writeEnv(w, 401, keystation.EUNAUTHORIZED, "bad credential", nil)
 		return
+	}
+	if r.ContentLength <= 0 {
+		f.mu.Lock()
+		f.unsized++
+		f.mu.Unlock()
 	}
 	var req keystation.SyncRequest
 	dec := json.NewDecoder(r.Body)

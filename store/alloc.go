@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/google/uuid"
-
 	"keystation"
 )
 
@@ -316,7 +314,7 @@ func (s *Server) Report(ctx context.Context, r keystation.Report, opt ReportOpti
 	edRow, _ := s.edition(ed.Slug)
 	fp := s.machineFingerprint(r.Machine)
 	if r.ID == "" {
-		r.ID = uuid.NewString()
+		r.ID = newReportID()
 	}
 	var hw sealedHardware
 	if r.Success {

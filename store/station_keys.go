@@ -10,8 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
-
 	"keystation"
 )
 
@@ -265,7 +263,7 @@ func (s *StationDB) recordAttempt(ctx context.Context, tx *sql.Tx, at Attempt, f
 	}
 	now := s.now()
 	r := at.Report
-	r.ID = uuid.NewString()
+	r.ID = newReportID()
 	r.KeyID = k.keyID
 	if r.At.IsZero() {
 		r.At = now

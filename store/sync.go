@@ -448,6 +448,16 @@ type SyncDecoder func(emit func([]keystation.SyncReport) error) (keystation.Sync
 // that takes.
 const syncYieldAfter = 512
 
+// syncChunksAhead is how many chunks of decoded, prepared reports may wait
+// for the writer: enough to keep it busy (tens of milliseconds of its
+// work), few enough that a large request is never held decoded whole (a
+// decoded report with its sealed hardware takes a few times the bytes of
+// its JSON). The decoder then ends about when the writer reaches the last
+// chunks, and only then may a long sync make way for other writers
+// (syncYieldAfter): about as soon as when the decoder ran ahead of the
+// writer, for the requests of a few thousand reports stations send.
+const syncChunksAhead = 8
+
 // syncChunk is a chunk of reports on their way from the decoder to the
 // writer; ready is closed once they are prepared.
 type syncChunk struct {
@@ -471,7 +481,7 @@ func (s *Server) SyncStream(ctx context.Context, st Station, ip string, decode S
 	defer cancel()
 
 	// The decoder and the preparation run alongside the writer.
-	chunks := make(chan *syncChunk, 64)
+	chunks := make(chan *syncChunk, syncChunksAhead)
 	var (
 		decoded  = make(chan struct{}) // closed once the decoder returned
 		req      keystation.SyncRequest
