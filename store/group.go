@@ -39,6 +39,7 @@ type grouper struct {
 	// walPath is the WAL file the syncer fsyncs; empty, each group commits
 	// with synchronous=FULL and is answered at once.
 	walPath string
+	wal     *os.File // open WAL file, the syncer's own
 	toSync  chan []*groupOp
 	// syncHook, when set, runs in place of the WAL's fsync (tests use it to
 	// hold or fail the sync).
@@ -103,7 +104,7 @@ const (
 // file, synced outside the write lock (see grouper).
 func newGrouper(db *sql.DB, walPath string, log *slog.Logger) *grouper {
 	g := &grouper{db: db, log: log, queue: make(chan *groupOp, 1024), maxBatch: 512, walPath: walPath,
-		toSync: make(chan []*groupOp, 64), done: make(chan struct{}), stmts: map[string]*sql.Stmt{}, batchers: map[opKind]batcher{}}
+		toSync: make(chan []*groupOp, 1), done: make(chan struct{}), stmts: map[string]*sql.Stmt{}, batchers: map[opKind]batcher{}}
 	go g.loop()
 	go g.syncer()
 	return g
@@ -289,6 +290,11 @@ func (g *grouper) answer(batch []*groupOp, syncErr error) {
 // its operations.
 func (g *grouper) syncer() {
 	defer close(g.done)
+	defer func() {
+		if g.wal != nil {
+			g.wal.Close()
+		}
+	}()
 	var batches [][]*groupOp
 	for batch := range g.toSync {
 		// Every group committed by now is covered by one sync.
@@ -326,16 +332,22 @@ func (g *grouper) syncWAL() error {
 	return g.fsyncWAL()
 }
 
-// fsyncWAL fsyncs the WAL file. It is opened for each sync, as SQLite may
-// replace the file (it removes it when the last connection closes).
+// fsyncWAL fsyncs the WAL file. The file stays open between syncs (only
+// the syncer uses it): SQLite keeps the WAL in place while any connection is
+// open, and the server's connections stay open until it closes. After an
+// error it is opened again on the next sync.
 func (g *grouper) fsyncWAL() error {
-	f, err := os.OpenFile(g.walPath, os.O_RDWR, 0)
-	if err != nil {
-		return err
+	if g.wal == nil {
+		f, err := os.OpenFile(g.walPath, os.O_RDWR, 0)
+		if err != nil {
+			return err
+		}
+		g.wal = f
 	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
+	err := g.wal.Sync()
+	if err != nil {
+		g.wal.Close()
+		g.wal = nil
 	}
 	return err
 }

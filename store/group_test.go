@@ -267,17 +267,24 @@ func TestGroupAnsweredOnlyOnceDurable(t *testing.T) {
 		})
 		var wg sync.WaitGroup
 		wg.Go(func() { f.mustAcquire("SN-Q0", osHome) })
-		<-entered // the first group is syncing; the others commit behind it
+		<-entered // the first group is syncing
+		// Two more groups commit behind it: one the writer holds while
+		// five allocations queue up, then those five together.
+		hold := store.HoldWriter(f.s)
 		for i := 1; i <= 5; i++ {
 			wg.Go(func() { f.mustAcquire(fmt.Sprintf("SN-Q%d", i), osHome) })
 		}
+		if !store.WaitQueued(f.s, 5) {
+			t.Fatal("the allocations did not queue up")
+		}
+		hold()
 		for f.count(`SELECT COUNT(*) FROM product_keys WHERE state = 'assigned'`) < 2+6 {
 			time.Sleep(time.Millisecond)
 		}
 		close(release)
 		wg.Wait()
 		if syncs != 2 {
-			t.Errorf("%d syncs for the groups, want 2 (the first, then one for all committed behind it)", syncs)
+			t.Errorf("%d syncs for three groups, want 2 (the first, then one for both committed behind it)", syncs)
 		}
 	})
 

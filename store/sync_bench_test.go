@@ -41,7 +41,7 @@ func BenchmarkSyncUSBReports(b *testing.B) {
 			sn := fmt.Sprintf("USB-%d-%d", round, i)
 			req.Reports[i] = keystation.SyncReport{Edition: "home", Key: keys[i].Plain(),
 				Provenance: &keystation.Provenance{File: prov.File, SHA256: prov.SHA256, Line: round*per + i + 1},
-				Report: keystation.Report{ID: uuid.NewString(), KeyID: keystation.KeyID(2_000_000_000_000 + round*per + i),
+				Report: keystation.Report{ID: uuid.Must(uuid.NewV7()).String(), KeyID: keystation.KeyID(2_000_000_000_000 + round*per + i),
 					Machine: machine(sn), OSVersion: osHome, Success: true, Message: "Windows is activated: LicenseStatus 1 (Licensed)",
 					Hardware: benchSyncHardware(sn), Simulated: true, At: time.Now()}}
 		}
@@ -112,7 +112,7 @@ func usbRequest(b *testing.B, tag string, per int) keystation.SyncRequest {
 		sn := fmt.Sprintf("USB-%s-%d", tag, i)
 		req.Reports[i] = keystation.SyncReport{Edition: "home", Key: keys[i].Plain(),
 			Provenance: &keystation.Provenance{File: "keys.txt", SHA256: strings.Repeat("ab", 32), Line: i + 1},
-			Report: keystation.Report{ID: uuid.NewString(), KeyID: keystation.KeyID(3_000_000_000_000 + usbKeySeq.Add(7919)),
+			Report: keystation.Report{ID: uuid.Must(uuid.NewV7()).String(), KeyID: keystation.KeyID(3_000_000_000_000 + usbKeySeq.Add(7919)),
 				Machine: machine(sn), OSVersion: osHome, Success: true, Message: "Windows is activated: LicenseStatus 1 (Licensed)",
 				Hardware: benchSyncHardware(sn), Simulated: true, At: time.Now()}}
 	}

@@ -32,7 +32,7 @@ type stationTheme struct {
 }
 
 func newTheme() fyne.Theme {
-	dropEmojiFont()
+	slimFyneFonts()
 	return &stationTheme{base: theme.DefaultTheme()}
 }
 
@@ -109,30 +109,53 @@ var (
 	cjkBoldOTF []byte
 	//go:embed fonts/KeyStationBlank.otf
 	blankOTF []byte
+	//go:embed fonts/KeyStationLatin-Regular.ttf
+	latinRegularTTF []byte
+	//go:embed fonts/KeyStationLatin-Bold.ttf
+	latinBoldTTF []byte
 
 	cjkRegular = fyne.NewStaticResource("KeyStationCJK-Regular.otf", cjkRegularOTF)
 	cjkBold    = fyne.NewStaticResource("KeyStationCJK-Bold.otf", cjkBoldOTF)
 )
 
-// dropEmojiFont: Fyne puts its 4 MB colour-emoji font after the theme's font
-// in every text style and parses it for each style (some 5 MB of heap
-// each); the station shows no emoji. Fyne's own switch for this is the
-// no_emoji build tag, which every build would have to remember; this does
-// the same at run time, before any text is measured, by swapping the
-// font's content (the StaticResource's exported field) for a font of
-// nothing but the space character: a font in that place must have the
-// space, as text shaping keeps a space in the run of the character before
-// it. Characters neither Noto Sans nor the Chinese fonts have still come
-// from the system's fonts, as before.
-func dropEmojiFont() {
-	emojiOnce.Do(func() {
-		if r, ok := theme.DefaultEmojiFont().(*fyne.StaticResource); ok && r != nil {
-			r.StaticContent = blankOTF
+// slimFyneFonts swaps, once and before any text is measured, the content
+// of three of Fyne's bundled fonts (the StaticResources' exported field):
+//
+//   - Fyne puts its 4 MB colour-emoji font after the theme's font in every
+//     text style and parses it for each style (some 5 MB of heap each);
+//     the station shows no emoji. Fyne's own switch for this is the
+//     no_emoji build tag, which every build would have to remember. The
+//     stand-in is a font of nothing but the space character: a font in
+//     that place must have the space, as text shaping keeps a space in the
+//     run of the character before it.
+//   - Fyne also parses its Noto Sans Regular and Bold in full for regular
+//     and bold text (1.5 MB of heap each, glyphs for Greek, Cyrillic and
+//     Vietnamese the station never shows), whatever the theme's font. The
+//     stand-ins are the same fonts cut down to Latin, punctuation and
+//     symbols (ui/fonts/subset.sh): the same glyphs for every character
+//     the GUI's own text uses, 0.4 MB of heap each.
+//
+// Characters none of these fonts has still come from the system's fonts,
+// as before: Fyne has already parsed the system's font for its language
+// in every style, and finds others by character.
+func slimFyneFonts() {
+	slimOnce.Do(func() {
+		for _, f := range []struct {
+			r       fyne.Resource
+			content []byte
+		}{
+			{theme.DefaultEmojiFont(), blankOTF},
+			{theme.DefaultTextFont(), latinRegularTTF},
+			{theme.DefaultTextBoldFont(), latinBoldTTF},
+		} {
+			if r, ok := f.r.(*fyne.StaticResource); ok && r != nil {
+				r.StaticContent = f.content
+			}
 		}
 	})
 }
 
-var emojiOnce sync.Once
+var slimOnce sync.Once
 
 // userFont: KEYSTATION_FONT names a TrueType/OpenType file (not a .ttc
 // collection, which Fyne cannot load) to use instead of the bundled fonts,

@@ -92,8 +92,66 @@ func TestBundledFontsCoverUI(t *testing.T) {
 	}
 }
 
+// TestLatinFontsCoverUI: every other character of the GUI's own text is
+// in both cut-down Noto Sans fonts that stand in for Fyne's, so English
+// looks exactly as with Fyne's fonts; only the arrows, which Noto Sans
+// lacks too, come from the system's fonts. When this fails, widen the
+// ranges in ui/fonts/subset.sh and run it.
+func TestLatinFontsCoverUI(t *testing.T) {
+	need := map[rune]bool{}
+	add := func(s string) {
+		for _, r := range s {
+			if r >= ' ' && !isCJK(r) && (r < 0x2190 || r > 0x21FF) {
+				need[r] = true
+			}
+		}
+	}
+	for _, e := range texts {
+		add(e.en + e.zh)
+	}
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		add(string(b))
+	}
+	if !need['×'] || !need['…'] {
+		t.Fatal("the GUI's text has no × or …: the scan is broken")
+	}
+	for name, b := range map[string][]byte{"KeyStationLatin-Regular.ttf": latinRegularTTF, "KeyStationLatin-Bold.ttf": latinBoldTTF} {
+		f, err := font.ParseTTF(bytes.NewReader(b))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		var missing []string
+		for r := range need {
+			if _, ok := f.NominalGlyph(r); !ok {
+				missing = append(missing, fmt.Sprintf("%c U+%04X", r, r))
+			}
+		}
+		sort.Strings(missing)
+		if len(missing) > 0 {
+			t.Errorf("%s lacks %d characters of the GUI's text: %s", name, len(missing), strings.Join(missing, ", "))
+		}
+		// Fyne draws a box with the replacement character for a character
+		// no font has.
+		if _, ok := f.NominalGlyph(0xFFFD); !ok {
+			t.Errorf("%s has no replacement character", name)
+		}
+	}
+}
+
 // TestThemeFonts: regular and bold text get the bundled fonts, monospace
-// Fyne's; the colour-emoji font is swapped for Fyne's small symbol font.
+// Fyne's; the colour-emoji font and Fyne's Noto Sans are swapped for the
+// small stand-ins.
 func TestThemeFonts(t *testing.T) {
 	th := newTheme()
 	if th.Font(fyne.TextStyle{}) != cjkRegular || th.Font(fyne.TextStyle{Bold: true}) != cjkBold {
@@ -104,6 +162,11 @@ func TestThemeFonts(t *testing.T) {
 	}
 	if e := theme.DefaultEmojiFont(); e != nil && len(e.Content()) > 64<<10 {
 		t.Errorf("the emoji font is still %d bytes", len(e.Content()))
+	}
+	// Fyne's Noto Sans, which follows the theme's font in regular and bold
+	// text, is the cut-down one.
+	if !bytes.Equal(theme.DefaultTextFont().Content(), latinRegularTTF) || !bytes.Equal(theme.DefaultTextBoldFont().Content(), latinBoldTTF) {
+		t.Error("Fyne's regular and bold fonts are not the cut-down Noto Sans")
 	}
 	blank, err := font.ParseTTF(bytes.NewReader(blankOTF))
 	if err != nil {

@@ -164,6 +164,7 @@ func runGUI(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			}
 		}}
 	u = ui.New(a, opt)
+	noDepthBuffer()
 	go func() {
 		<-ctx.Done() // Ctrl-C, SIGTERM
 		quit()

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates the station's bundled fonts, KeyStationCJK-Regular.otf and
-# KeyStationCJK-Bold.otf (and KeyStationBlank.otf): Noto Sans CJK SC
+# KeyStationCJK-Bold.otf (and KeyStationBlank.otf, KeyStationLatin-*.ttf,
+# see the end): Noto Sans CJK SC
 # (Regular and Bold) cut down to the Chinese characters the GUI's own text
 # uses (every CJK character in ui/*.go, that is the translation table), the
 # CJK and full-width punctuation blocks and the spaces. About 130 KB each,
@@ -9,7 +10,7 @@
 #
 # Run it after adding Chinese text to ui/i18n.go; TestBundledFontsCoverUI
 # says when it is needed. Needs pyftsubset (Debian: fonttools) and
-# fonts-noto-cjk. Text that is not the GUI's own (a Windows message in
+# fonts-noto-cjk (and Go, to find Fyne's module). Text that is not the GUI's own (a Windows message in
 # Chinese, an operator's name) still shows: Fyne falls back to the system's
 # fonts for characters these fonts lack.
 set -euo pipefail
@@ -61,4 +62,20 @@ for p in sys.argv[1:]:
     os2.usWinAscent, os2.usWinDescent = 1069, 293
     f.save(p)
 PY
-ls -l "$here"/KeyStation*.otf
+# Fyne's own Noto Sans (Regular and Bold), which Fyne puts after the
+# theme's font for every character that font lacks, cut down to Latin
+# (with Latin-1 and Latin Extended-A and B), combining marks, general
+# punctuation, currency, letterlike symbols, arrows, mathematical
+# operators, geometric shapes and the replacement character, without
+# hinting (Fyne does not hint) or glyph names: about 80 KB each, where the
+# whole font is 455 KB and 1.5 MB of heap once parsed. ui/theme.go swaps
+# them in for Fyne's fonts. Other scripts (Greek, Cyrillic, Vietnamese)
+# come from the system's fonts, which Fyne has parsed for the system's
+# language anyway.
+fyne="$(cd "$here/../.." && go list -m -f '{{.Dir}}' fyne.io/fyne/v2)"
+for w in Regular Bold; do
+  pyftsubset "$fyne/theme/font/NotoSans-$w.ttf" \
+    --unicodes=U+0020-007E,U+00A0-024F,U+0300-036F,U+2000-206F,U+20A0-20CF,U+2100-214F,U+2190-21FF,U+2200-22FF,U+25A0-25FF,U+FFFD \
+    --no-hinting --output-file="$here/KeyStationLatin-$w.ttf" 2> >(grep -v "TTFA NOT subset" >&2)
+done
+ls -l "$here"/KeyStation*.otf "$here"/KeyStation*.ttf
