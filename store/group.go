@@ -27,10 +27,16 @@ import (
 // and hands the group to the syncer goroutine, which fsyncs the WAL file
 // and only then answers the group's operations. Meanwhile the writer runs
 // the next group, so the disk's sync time and the statements overlap
-// instead of adding up. Nothing is answered before it is durable: a sync of
-// the WAL covers every frame written before it, those of the earlier groups
-// included. Transactions outside the grouper keep synchronous=FULL, which
-// the writer connection is set back to after each group.
+// instead of adding up (a slow disk no longer idles the writer). One
+// committed group may wait for the syncer; the writer waits beyond that,
+// so operations queue up meanwhile and the groups stay large, and the
+// syncer covers all the groups waiting with one fsync. When no operation
+// waits and the syncer is idle, the writer syncs the group itself, sparing
+// a lone request the hand-over. Nothing is answered before it is durable:
+// a sync of the WAL covers every frame written before it, those of the
+// earlier groups included. Transactions outside the grouper keep
+// synchronous=FULL, which the writer connection is set back to after each
+// group.
 type grouper struct {
 	db       *sql.DB
 	log      *slog.Logger
@@ -39,7 +45,9 @@ type grouper struct {
 	// walPath is the WAL file the syncer fsyncs; empty, each group commits
 	// with synchronous=FULL and is answered at once.
 	walPath string
-	wal     *os.File // open WAL file, the syncer's own
+	walMu   sync.Mutex
+	wal     *os.File     // open WAL file, under walMu
+	pending atomic.Int64 // groups handed to the syncer, not answered yet
 	toSync  chan []*groupOp
 	// syncHook, when set, runs in place of the WAL's fsync (tests use it to
 	// hold or fail the sync).
@@ -205,7 +213,26 @@ func (g *grouper) run(batch []*groupOp) {
 		g.answer(batch, nil)
 		return
 	}
+	if len(g.queue) == 0 && g.pending.Load() == 0 {
+		// Nobody waits for the writer and the syncer is idle: sync here,
+		// sparing the hand-over (a lone request's latency).
+		g.answer(batch, g.durable(g.syncWAL(), 1))
+		return
+	}
+	g.pending.Add(1)
 	g.toSync <- batch
+}
+
+// durable turns the outcome of the sync after groups commits into their
+// operations' outcome.
+func (g *grouper) durable(err error, groups int) error {
+	if err == nil {
+		return nil
+	}
+	// The commits are in the WAL but may not be on disk: their callers are
+	// told they failed (a retry finds what was kept, as after a crash).
+	g.log.Error("sync the WAL after group commits", "groups", groups, "err", err)
+	return keystation.Errorf(keystation.EUNAVAILABLE, "the server could not make the change durable: try again")
 }
 
 // runTx runs batch in a transaction on conn and says whether it committed;
@@ -291,9 +318,11 @@ func (g *grouper) answer(batch []*groupOp, syncErr error) {
 func (g *grouper) syncer() {
 	defer close(g.done)
 	defer func() {
+		g.walMu.Lock()
 		if g.wal != nil {
 			g.wal.Close()
 		}
+		g.walMu.Unlock()
 	}()
 	var batches [][]*groupOp
 	for batch := range g.toSync {
@@ -311,29 +340,27 @@ func (g *grouper) syncer() {
 				break more
 			}
 		}
-		var syncErr error
-		if err := g.syncWAL(); err != nil {
-			// The commits are in the WAL but may not be on disk: their
-			// callers are told they failed (a retry finds what was kept,
-			// as after a crash).
-			g.log.Error("sync the WAL after group commits", "groups", len(batches), "err", err)
-			syncErr = keystation.Errorf(keystation.EUNAVAILABLE, "the server could not make the change durable: try again")
-		}
+		syncErr := g.durable(g.syncWAL(), len(batches))
 		for _, b := range batches {
 			g.answer(b, syncErr)
 		}
+		g.pending.Add(-int64(len(batches)))
 	}
 }
 
+// syncWAL makes every commit so far durable. The writer and the syncer
+// may both call it.
 func (g *grouper) syncWAL() error {
 	if h := g.syncHook.Load(); h != nil {
 		return (*h)()
 	}
+	g.walMu.Lock()
+	defer g.walMu.Unlock()
 	return g.fsyncWAL()
 }
 
-// fsyncWAL fsyncs the WAL file. The file stays open between syncs (only
-// the syncer uses it): SQLite keeps the WAL in place while any connection is
+// fsyncWAL fsyncs the WAL file, under walMu. The file stays open between
+// syncs: SQLite keeps the WAL in place while any connection is
 // open, and the server's connections stay open until it closes. After an
 // error it is opened again on the next sync.
 func (g *grouper) fsyncWAL() error {

@@ -221,7 +221,7 @@ func (b *bench) setup(ctx context.Context) error {
 		return err
 	}
 	b.proc = p
-	fmt.Fprintf(out, "server: %s serve on %s (pid %d), data %s, durable commits (synchronous=FULL)\n",
+	fmt.Fprintf(out, "server: %s serve on %s (pid %d), data %s, durable commits (no request answered before its commit is fsynced)\n",
 		filepath.Base(b.bin), p.Addr, p.PID(), db)
 
 	// Warm-up: the first request pays for bcrypt and fills the credential
