@@ -163,21 +163,7 @@ func (g *grouper) close() {
 func (g *grouper) loop() {
 	defer close(g.toSync)
 	for o := range g.queue {
-		batch := make([]*groupOp, 1, 16)
-		batch[0] = o
-	drain:
-		for len(batch) < g.maxBatch {
-			select {
-			case o, ok := <-g.queue:
-				if !ok {
-					break drain
-				}
-				batch = append(batch, o)
-			default:
-				break drain
-			}
-		}
-		g.run(batch)
+		g.run(drainInto(g.queue, append(make([]*groupOp, 0, 16), o), g.maxBatch))
 	}
 }
 
@@ -327,25 +313,30 @@ func (g *grouper) syncer() {
 	var batches [][]*groupOp
 	for batch := range g.toSync {
 		// Every group committed by now is covered by one sync.
-		batches = append(batches[:0], batch)
-	more:
-		for {
-			select {
-			case b, ok := <-g.toSync:
-				if !ok {
-					break more
-				}
-				batches = append(batches, b)
-			default:
-				break more
-			}
-		}
+		batches = drainInto(g.toSync, append(batches[:0], batch), 0)
 		syncErr := g.durable(g.syncWAL(), len(batches))
 		for _, b := range batches {
 			g.answer(b, syncErr)
 		}
 		g.pending.Add(-int64(len(batches)))
 	}
+}
+
+// drainInto appends to buf what ch holds now, without waiting, until buf
+// has max elements (0: no limit).
+func drainInto[T any](ch <-chan T, buf []T, max int) []T {
+	for max == 0 || len(buf) < max {
+		select {
+		case v, ok := <-ch:
+			if !ok {
+				return buf
+			}
+			buf = append(buf, v)
+		default:
+			return buf
+		}
+	}
+	return buf
 }
 
 // syncWAL makes every commit so far durable. The writer and the syncer

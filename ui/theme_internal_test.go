@@ -55,17 +55,7 @@ func TestBundledFontsCoverUI(t *testing.T) {
 		t.Fatalf("only %d Chinese characters found in the GUI's text", len(need))
 	}
 	for name, b := range map[string][]byte{"KeyStationCJK-Regular.otf": cjkRegularOTF, "KeyStationCJK-Bold.otf": cjkBoldOTF} {
-		f, err := font.ParseTTF(bytes.NewReader(b))
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		var missing []string
-		for r := range need {
-			if _, ok := f.NominalGlyph(r); !ok {
-				missing = append(missing, fmt.Sprintf("%c U+%04X", r, r))
-			}
-		}
-		sort.Strings(missing)
+		f, missing := parseAndCheck(t, name, b, need)
 		if len(missing) > 0 {
 			t.Errorf("%s lacks %d characters of the GUI's text (run ui/fonts/subset.sh): %s", name, len(missing), strings.Join(missing, ", "))
 		}
@@ -127,17 +117,7 @@ func TestLatinFontsCoverUI(t *testing.T) {
 		t.Fatal("the GUI's text has no × or …: the scan is broken")
 	}
 	for name, b := range map[string][]byte{"KeyStationLatin-Regular.ttf": latinRegularTTF, "KeyStationLatin-Bold.ttf": latinBoldTTF} {
-		f, err := font.ParseTTF(bytes.NewReader(b))
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		var missing []string
-		for r := range need {
-			if _, ok := f.NominalGlyph(r); !ok {
-				missing = append(missing, fmt.Sprintf("%c U+%04X", r, r))
-			}
-		}
-		sort.Strings(missing)
+		f, missing := parseAndCheck(t, name, b, need)
 		if len(missing) > 0 {
 			t.Errorf("%s lacks %d characters of the GUI's text: %s", name, len(missing), strings.Join(missing, ", "))
 		}
@@ -175,4 +155,22 @@ func TestThemeFonts(t *testing.T) {
 	if _, ok := blank.NominalGlyph(' '); !ok {
 		t.Error("the emoji font's stand-in has no space: a space after a character it were chosen for would show as a box")
 	}
+}
+
+// parseAndCheck parses a bundled font and returns it with the characters
+// of need it lacks, sorted.
+func parseAndCheck(t *testing.T, name string, b []byte, need map[rune]bool) (*font.Face, []string) {
+	t.Helper()
+	f, err := font.ParseTTF(bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	var missing []string
+	for r := range need {
+		if _, ok := f.NominalGlyph(r); !ok {
+			missing = append(missing, fmt.Sprintf("%c U+%04X", r, r))
+		}
+	}
+	sort.Strings(missing)
+	return f, missing
 }
