@@ -58,7 +58,14 @@ type syncAnswer struct {
 
 func (s *syncServer) do(t *testing.T, method, path, cred, body string) syncAnswer {
 	t.Helper()
-	req, err := http.NewRequest(method, s.srv.URL+path, strings.NewReader(body))
+	return s.send(t, method, path, cred, strings.NewReader(body))
+}
+
+// send is do with any body: a reader whose length net/http cannot tell
+// goes without a Content-Length.
+func (s *syncServer) send(t *testing.T, method, path, cred string, body io.Reader) syncAnswer {
+	t.Helper()
+	req, err := http.NewRequest(method, s.srv.URL+path, body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,26 +242,6 @@ func TestSyncRefusedLateChangesNothing(t *testing.T) {
 func TestSyncBodyWithAndWithoutLength(t *testing.T) {
 	s := newSyncServer(t)
 	cred := s.enrol(t).Credential
-	post := func(t *testing.T, body io.Reader) (int, syncAnswer) {
-		t.Helper()
-		req, err := http.NewRequest("POST", s.srv.URL+"/api/v1/sync", body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Authorization", "Bearer "+cred)
-		resp, err := s.srv.Client().Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		raw, _ := io.ReadAll(resp.Body)
-		var a syncAnswer
-		if err := json.Unmarshal(raw, &a); err != nil {
-			t.Fatalf("not JSON: %q", raw)
-		}
-		return resp.StatusCode, a
-	}
 	body := `{"targets":{"home":0},"backlog":0}`
 	huge := `{"reports":[], "backlog":0` + strings.Repeat(" ", api.MaxSyncBodyBytes) + `}`
 	for _, tc := range []struct {
@@ -269,9 +256,9 @@ func TestSyncBodyWithAndWithoutLength(t *testing.T) {
 		{"too large, chunked", func() io.Reader { return io.MultiReader(strings.NewReader(huge)) }, 413, keystation.ETOOLARGE},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			status, a := post(t, tc.body())
-			if status != tc.status || a.Code != tc.code {
-				t.Fatalf("got %d %s %v, want %d %s", status, a.Code, a.Fields, tc.status, tc.code)
+			a := s.send(t, "POST", "/api/v1/sync", cred, tc.body())
+			if a.status != tc.status || a.Code != tc.code {
+				t.Fatalf("got %d %s %v, want %d %s", a.status, a.Code, a.Fields, tc.status, tc.code)
 			}
 		})
 	}

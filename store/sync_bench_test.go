@@ -3,6 +3,7 @@ package store_test
 import (
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -24,40 +25,36 @@ func benchSyncHardware(sn string) *keystation.Hardware {
 }
 
 // BenchmarkSyncUSBReports measures the server applying one sync request of
-// 1000 successful activations with keys from a USB key list (keys the server
+// MaxSyncReports successful activations with keys from a USB key list (keys the server
 // did not issue), each on a new machine: what a station that worked offline
 // sends, as in kbench's station-sync section.
 func BenchmarkSyncUSBReports(b *testing.B) {
 	const per = keystation.MaxSyncReports
 	f := newFixture(b, store.Options{})
 	st := f.enrolStation("bench")
-	prov := &keystation.Provenance{File: "keys.txt", SHA256: strings.Repeat("ab", 32)}
 	var reports int
 	for round := 0; b.Loop(); round++ {
 		b.StopTimer()
-		keys := newKeys(b, per)
-		req := keystation.SyncRequest{StationTime: time.Now(), Reports: make([]keystation.SyncReport, per), Targets: map[string]int{}}
-		for i := range per {
-			sn := fmt.Sprintf("USB-%d-%d", round, i)
-			req.Reports[i] = keystation.SyncReport{Edition: "home", Key: keys[i].Plain(),
-				Provenance: &keystation.Provenance{File: prov.File, SHA256: prov.SHA256, Line: round*per + i + 1},
-				Report: keystation.Report{ID: uuid.Must(uuid.NewV7()).String(), KeyID: keystation.KeyID(2_000_000_000_000 + round*per + i),
-					Machine: machine(sn), OSVersion: osHome, Success: true, Message: "Windows is activated: LicenseStatus 1 (Licensed)",
-					Hardware: benchSyncHardware(sn), Simulated: true, At: time.Now()}}
-		}
+		req := usbRequest(b, strconv.Itoa(round), per)
 		b.StartTimer()
-		resp, err := f.s.Sync(ctx, st, req, "127.0.0.1")
-		if err != nil {
-			b.Fatal(err)
-		}
-		for _, r := range resp.Results {
-			if r.Status != keystation.SyncApplied {
-				b.Fatalf("report %s: %+v", r.ID, r)
-			}
-		}
-		reports += per
+		reports += applyAll(b, f, st, req)
 	}
 	b.ReportMetric(float64(reports)/b.Elapsed().Seconds(), "reports/s")
+}
+
+// applyAll syncs req and fails the benchmark unless every report is
+// applied; it returns how many there were.
+func applyAll(b *testing.B, f *fixture, st store.Station, req keystation.SyncRequest) int {
+	resp, err := f.s.Sync(ctx, st, req, "127.0.0.1")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, r := range resp.Results {
+		if r.Status != keystation.SyncApplied {
+			b.Fatalf("report %s: %+v", r.ID, r)
+		}
+	}
+	return len(req.Reports)
 }
 
 // BenchmarkSyncUSBReportsPool is BenchmarkSyncUSBReports against a server
@@ -86,16 +83,7 @@ func BenchmarkSyncUSBReportsPool(b *testing.B) {
 					b.StopTimer()
 					req := usbRequest(b, fmt.Sprintf("%d-%d", round, j), per)
 					b.StartTimer()
-					resp, err := f.s.Sync(ctx, st, req, "127.0.0.1")
-					if err != nil {
-						b.Fatal(err)
-					}
-					for _, r := range resp.Results {
-						if r.Status != keystation.SyncApplied {
-							b.Fatalf("report %s: %+v", r.ID, r)
-						}
-					}
-					reports += per
+					reports += applyAll(b, f, st, req)
 				}
 			}
 			b.ReportMetric(float64(reports)/b.Elapsed().Seconds(), "reports/s")

@@ -14,24 +14,14 @@ import (
 	"github.com/go-text/typesetting/font"
 )
 
-// isCJK: the code points the bundled fonts are made of (ui/fonts/subset.sh
-// keeps the same ranges).
-func isCJK(r rune) bool {
-	return r >= 0x2E80 && r <= 0x9FFF || r >= 0xF900 && r <= 0xFAFF || r >= 0xFE30 && r <= 0xFE4F || r >= 0xFF00 && r <= 0xFFEF
-}
-
-// TestBundledFontsCoverUI: every Chinese character of the GUI's own text
-// (the translation table and any other literal in ui/*.go) is in both
-// bundled fonts, so none shows as a box or makes Fyne load the system's
-// whole CJK font. When this fails, run ui/fonts/subset.sh.
-func TestBundledFontsCoverUI(t *testing.T) {
-	need := map[rune]bool{}
+// guiText is all of the GUI's own text: the translation table in both
+// languages and the source of ui/*.go (any other literal).
+func guiText(t *testing.T) string {
+	t.Helper()
+	var sb strings.Builder
 	for _, e := range texts {
-		for _, r := range e.en + e.zh {
-			if isCJK(r) {
-				need[r] = true
-			}
-		}
+		sb.WriteString(e.en)
+		sb.WriteString(e.zh)
 	}
 	files, err := filepath.Glob("*.go")
 	if err != nil {
@@ -45,10 +35,26 @@ func TestBundledFontsCoverUI(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, r := range string(b) {
-			if isCJK(r) {
-				need[r] = true
-			}
+		sb.Write(b)
+	}
+	return sb.String()
+}
+
+// isCJK: the code points the bundled fonts are made of (ui/fonts/subset.sh
+// keeps the same ranges).
+func isCJK(r rune) bool {
+	return r >= 0x2E80 && r <= 0x9FFF || r >= 0xF900 && r <= 0xFAFF || r >= 0xFE30 && r <= 0xFE4F || r >= 0xFF00 && r <= 0xFFEF
+}
+
+// TestBundledFontsCoverUI: every Chinese character of the GUI's own text
+// (the translation table and any other literal in ui/*.go) is in both
+// bundled fonts, so none shows as a box or makes Fyne load the system's
+// whole CJK font. When this fails, run ui/fonts/subset.sh.
+func TestBundledFontsCoverUI(t *testing.T) {
+	need := map[rune]bool{}
+	for _, r := range guiText(t) {
+		if isCJK(r) {
+			need[r] = true
 		}
 	}
 	if len(need) < 100 {
@@ -89,29 +95,10 @@ func TestBundledFontsCoverUI(t *testing.T) {
 // ranges in ui/fonts/subset.sh and run it.
 func TestLatinFontsCoverUI(t *testing.T) {
 	need := map[rune]bool{}
-	add := func(s string) {
-		for _, r := range s {
-			if r >= ' ' && !isCJK(r) && (r < 0x2190 || r > 0x21FF) {
-				need[r] = true
-			}
+	for _, r := range guiText(t) {
+		if r >= ' ' && !isCJK(r) && (r < 0x2190 || r > 0x21FF) {
+			need[r] = true
 		}
-	}
-	for _, e := range texts {
-		add(e.en + e.zh)
-	}
-	files, err := filepath.Glob("*.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range files {
-		if strings.HasSuffix(f, "_test.go") {
-			continue
-		}
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		add(string(b))
 	}
 	if !need['×'] || !need['…'] {
 		t.Fatal("the GUI's text has no × or …: the scan is broken")
