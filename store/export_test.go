@@ -47,3 +47,10 @@ func WriterSynchronous(s *Server) (int, error) {
 	err := s.c.w.QueryRow(`PRAGMA synchronous`).Scan(&v)
 	return v, err
 }
+
+// SetWALRestartFrames sets how many frames the WAL may hold before the
+// checkpointer starts it over, until the test ends.
+func SetWALRestartFrames(t interface{ Cleanup(func()) }, n int) {
+	old := walRestartFrames.Swap(int64(n))
+	t.Cleanup(func() { walRestartFrames.Store(old) })
+}
