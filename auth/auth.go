@@ -9,6 +9,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"hash"
 	"strings"
 	"sync"
 	"time"
@@ -53,6 +54,7 @@ type Authenticator struct {
 
 	mu     sync.Mutex
 	pepper []byte
+	macs   sync.Pool // keyed HMAC states, reused (see mac)
 	cache  map[string]cached
 	dummy  []byte
 }
@@ -68,8 +70,10 @@ func NewAuthenticator(users UserSource) *Authenticator {
 	p := make([]byte, 32)
 	rand.Read(p)
 	dummy, _ := bcrypt.GenerateFromPassword([]byte("dummy password for timing"), Cost)
-	return &Authenticator{Users: users, Now: time.Now, Limiter: NewLimiter(), CacheTTL: 5 * time.Minute,
+	a := &Authenticator{Users: users, Now: time.Now, Limiter: NewLimiter(), CacheTTL: 5 * time.Minute,
 		pepper: p, cache: map[string]cached{}, dummy: dummy}
+	a.macs.New = func() any { return hmac.New(sha256.New, a.pepper) }
+	return a
 }
 
 // Authenticate returns the user for a username and password. A wrong
@@ -110,12 +114,14 @@ func (a *Authenticator) Authenticate(ctx context.Context, username, password, cl
 var errBadCredentials = keystation.Errorf(keystation.EUNAUTHORIZED, "wrong username or password")
 
 func (a *Authenticator) mac(username, password string) [32]byte {
-	h := hmac.New(sha256.New, a.pepper)
+	h := a.macs.Get().(hash.Hash)
+	h.Reset()
 	h.Write([]byte(username))
 	h.Write([]byte{0})
 	h.Write([]byte(password))
 	var out [32]byte
-	copy(out[:], h.Sum(nil))
+	h.Sum(out[:0])
+	a.macs.Put(h)
 	return out
 }
 

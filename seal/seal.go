@@ -13,10 +13,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 )
 
 // KeyFileName is the data key file created in a data directory on first start.
@@ -31,6 +33,9 @@ const EnvDataKey = "KEYSTATION_DATA_KEY"
 type Box struct {
 	aead cipher.AEAD
 	mac  []byte
+	// macs holds keyed HMAC states to reuse: Reset brings one back to its
+	// key, which spares each Hash setting the key up again.
+	macs sync.Pool
 }
 
 // New returns a Box for a 32-byte data key.
@@ -46,7 +51,9 @@ func New(dataKey []byte) (*Box, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Box{aead: aead, mac: derive(dataKey, "keystation/seal/hmac-sha256/v1")}, nil
+	b := &Box{aead: aead, mac: derive(dataKey, "keystation/seal/hmac-sha256/v1")}
+	b.macs.New = func() any { return hmac.New(sha256.New, b.mac) }
+	return b, nil
 }
 
 func derive(key []byte, label string) []byte {
@@ -150,11 +157,15 @@ func (b *Box) OpenString(sealed []byte, purpose string) (string, error) {
 // Hash returns the hex keyed hash of value within a namespace, for lookups
 // by equality without storing the value.
 func (b *Box) Hash(namespace, value string) string {
-	h := hmac.New(sha256.New, b.mac)
+	h := b.macs.Get().(hash.Hash)
+	h.Reset()
 	h.Write([]byte(namespace))
 	h.Write([]byte{0})
 	h.Write([]byte(value))
-	return hex.EncodeToString(h.Sum(nil))
+	var sum [sha256.Size]byte
+	out := hex.EncodeToString(h.Sum(sum[:0]))
+	b.macs.Put(h)
+	return out
 }
 
 // Check returns a value that identifies the data key without revealing it;

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"keystation/seal"
@@ -103,5 +104,34 @@ func TestDamagedKeyFile(t *testing.T) {
 	}
 	if _, _, err := seal.Load(dir, ""); err == nil {
 		t.Fatal("loaded a damaged key file")
+	}
+}
+
+// TestHashStable pins a keyed hash: stores look rows up by these hashes, so
+// a change would lose every row hashed before it. Concurrent callers, which
+// share the Box's HMAC states, all get it.
+func TestHashStable(t *testing.T) {
+	b, err := seal.New(bytes.Repeat([]byte{7}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = "49187ad6dcfe5a8acdfb81b5a4c799876d234cdf4f5a1b64c89b089a4313e82a"
+	var wg sync.WaitGroup
+	errs := make(chan string, 8)
+	for range 8 {
+		wg.Go(func() {
+			for range 1000 {
+				if got := b.Hash("key", "BCDFG-HJKMN-PQRTV-WXY23-46789"); got != want {
+					errs <- got
+					return
+				}
+				b.Hash("sn", "other value")
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for got := range errs {
+		t.Fatalf("Hash = %s, want %s", got, want)
 	}
 }

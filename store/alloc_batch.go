@@ -30,14 +30,14 @@ const (
 	qInsertMachines = `INSERT INTO machines (id, tenant_id, fingerprint, sn_hash, identity_enc, last_ip, status, burnt,
 		first_seen_at, last_seen_at, model_ref)
 		SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, unhex(j.value->>4), j.value->>5, 'active', 0, ?1, ?1, j.value->>6
-		FROM json_each(?2) j`
+		FROM jsonb_each(?2) j`
 	// Rows: [keyRef, machine].
 	qAssignKeys = `UPDATE product_keys SET state = 'assigned', machine_id = j.value->>1, updated_at = ?1
-		FROM json_each(?2) j WHERE product_keys.id = j.value->>0 AND product_keys.state = 'available'`
+		FROM jsonb_each(?2) j WHERE product_keys.id = j.value->>0 AND product_keys.state = 'available'`
 	// Rows: [keyRef, machine, actor, station or null].
 	qAssignHistory = `INSERT INTO key_history (key_ref, from_state, to_state, reason, actor, machine_id, station_id, review, at)
 		SELECT j.value->>0, 'available', 'assigned', ?1, j.value->>2, j.value->>1, j.value->>3, 0, ?2
-		FROM json_each(?3) j`
+		FROM jsonb_each(?3) j`
 )
 
 func init() {

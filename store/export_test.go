@@ -54,3 +54,21 @@ func SetWALRestartFrames(t interface{ Cleanup(func()) }, n int) {
 	old := walRestartFrames.Swap(int64(n))
 	t.Cleanup(func() { walRestartFrames.Store(old) })
 }
+
+// SetSyncRuns turns the set-wise application of sync reports (see syncRun)
+// on or off until the test ends.
+func SetSyncRuns(t interface{ Cleanup(func()) }, on bool) {
+	was := syncRunsOff.Load()
+	syncRunsOff.Store(!on)
+	t.Cleanup(func() { syncRunsOff.Store(was) })
+}
+
+// SyncRunReports is the number of sync reports applied set-wise so far.
+func SyncRunReports() int64 { return syncRunReports.Load() }
+
+// PCacheInstalled reports whether SQLite's page cache is wrapped (see
+// pcache.go), and PCacheTruncates how many truncations the wrapper skipped
+// and forwarded so far.
+func PCacheInstalled() bool { return pcacheInstalled == 0 }
+
+func PCacheTruncates() (skipped, forwarded int64) { return pcacheTruncates() }
