@@ -558,7 +558,7 @@ func (s *Server) SyncStream(ctx context.Context, st Station, ip string, decode S
 		err := s.g.do(ctx, func(t *txn) error {
 			// Absence is only known from lookups of this operation: other
 			// writers may have run since the last one.
-			b.nextKeyRef = 0
+			b.nextKeyRef, b.nextMachineRef = 0, 0
 			if pending != nil {
 				if err := b.lookup(t, pending.prep[pendAt:]); err != nil {
 					return err
@@ -584,6 +584,8 @@ func (s *Server) SyncStream(ctx context.Context, st Station, ip string, decode S
 					case <-ctx.Done():
 						return ctx.Err()
 					}
+					// The lookup sees nothing of a run not flushed yet,
+					// but b already holds the run's rows as present.
 					if err := b.lookup(t, c.prep); err != nil {
 						return err
 					}
@@ -591,7 +593,8 @@ func (s *Server) SyncStream(ctx context.Context, st Station, ip string, decode S
 				}
 				for ; pendAt < len(pending.prep); pendAt++ {
 					if applied >= syncYieldAfter && len(s.g.queue) > 0 && decodeDone() {
-						return nil // commit these, make way, go on
+						// Commit these, make way, go on.
+						return s.flushSyncRun(t, b, st, a)
 					}
 					res, err := s.applySyncReport(t, b, st, &pending.prep[pendAt], a)
 					if err != nil {
@@ -605,6 +608,9 @@ func (s *Server) SyncStream(ctx context.Context, st Station, ip string, decode S
 			<-decoded
 			if reqErr != nil {
 				return reqErr
+			}
+			if err := s.flushSyncRun(t, b, st, a); err != nil {
+				return err
 			}
 			var err error
 			if head, err = s.syncHead(t, st, &req, a, now, ip); err != nil {
@@ -857,6 +863,10 @@ type syncBatch struct {
 	// gets (0 until read): SQLite's own choice, max(id)+1, made known before
 	// the insert so that a new machine can be inserted already bound to it.
 	nextKeyRef int64
+	// nextMachineRef is the row id the next machine of run gets (0 until
+	// read, and again once run is flushed).
+	nextMachineRef int64
+	run            syncRun // reports buffered to be applied set-wise
 }
 
 // keyRef returns the row id of the next product key this operation inserts.
@@ -979,12 +989,9 @@ func (s *Server) syncMachineBound(t *txn, b *syncBatch, mk machineKeys, a Actor,
 		return m, true, nil
 	}
 	now := fmtTime(s.now())
-	ref, ok := b.modelRef[mk.modelHash]
-	if !ok {
-		if ref, err = s.modelRefHashed(t.ctx, txnQuerier{t}, mk.model, mk.modelHash); err != nil {
-			return m, false, err
-		}
-		b.modelRef[mk.modelHash] = ref
+	ref, err := s.syncModelRef(t, b, mk)
+	if err != nil {
+		return m, false, err
 	}
 	var res sql.Result
 	if hw != nil {
@@ -999,6 +1006,20 @@ func (s *Server) syncMachineBound(t *txn, b *syncBatch, mk machineKeys, a Actor,
 	id, _ := res.LastInsertId()
 	b.fps[mk.fp] = true
 	return machineRow{id: id, tenant: a.tenant(), status: "active", fresh: true}, false, nil
+}
+
+// syncModelRef returns the row id of a machine's model, recording the model
+// if it is new.
+func (s *Server) syncModelRef(t *txn, b *syncBatch, mk machineKeys) (int64, error) {
+	if ref, ok := b.modelRef[mk.modelHash]; ok {
+		return ref, nil
+	}
+	ref, err := s.modelRefHashed(t.ctx, txnQuerier{t}, mk.model, mk.modelHash)
+	if err != nil {
+		return 0, err
+	}
+	b.modelRef[mk.modelHash] = ref
+	return ref, nil
 }
 
 // applySyncReport applies one station report exactly once, or keeps it as a
@@ -1018,11 +1039,21 @@ func (s *Server) applySyncReport(t *txn, b *syncBatch, st Station, p *syncPrepar
 	// fails the whole operation.
 	b.uuids[r.ID] = true
 	now := fmtTime(s.now())
-	if r.Success && p.keyHash != "" && !b.fps[p.mk.fp] && !b.keyHash[p.keyHash] {
-		// The common case of a station that worked from a USB key list: a
-		// new machine activated with a key the server has never seen. What
-		// the general path below does (insert the machine, record the key,
-		// bind it to the machine) in one insert per row.
+	// The common case of a station that worked from a USB key list: a new
+	// machine activated with a key the server has never seen.
+	usbList := r.Success && p.keyHash != "" && !b.fps[p.mk.fp] && !b.keyHash[p.keyHash]
+	if usbList && b.runnable(p) {
+		res.Status = keystation.SyncApplied
+		return res, s.bufferSyncReport(t, b, st, p, a, now)
+	}
+	// Anything else runs its statements one by one, after the run
+	// buffered so far.
+	if err := s.flushSyncRun(t, b, st, a); err != nil {
+		return res, err
+	}
+	if usbList {
+		// What the general path below does (insert the machine, record
+		// the key, bind it to the machine) in one insert per row.
 		ref, err := b.keyRef(t)
 		if err != nil {
 			return res, err

@@ -42,6 +42,13 @@ func BenchmarkSyncUSBReports(b *testing.B) {
 	b.ReportMetric(float64(reports)/b.Elapsed().Seconds(), "reports/s")
 }
 
+// BenchmarkSyncUSBReportsOneByOne is BenchmarkSyncUSBReports with every
+// report applied on its own, without the set-wise runs.
+func BenchmarkSyncUSBReportsOneByOne(b *testing.B) {
+	store.SetSyncRuns(b, false)
+	BenchmarkSyncUSBReports(b)
+}
+
 // applyAll syncs req and fails the benchmark unless every report is
 // applied; it returns how many there were.
 func applyAll(b *testing.B, f *fixture, st store.Station, req keystation.SyncRequest) int {
