@@ -184,6 +184,10 @@ func (c conns) checkpointer() {
 			return
 		case <-t.C:
 			if frames, err := checkpoint(c.ck); err == nil && int64(frames) >= walRestartFrames.Load() {
+				// Copy what the writer added meanwhile beside it first,
+				// so that it waits only for the last few frames and
+				// the syncs.
+				checkpoint(c.ck)
 				checkpoint(c.w)
 			}
 		}
