@@ -196,26 +196,36 @@ func (f *fixture) snapshot() string {
 		`SELECT id, uuid, key_id, success, outcome FROM reports ORDER BY id`,
 		`SELECT id, status, burnt, COALESCE(key_ref, 0), last_seen_at, COALESCE(hardware_summary, '') FROM machines ORDER BY id`,
 	} {
-		rows, err := f.raw.QueryContext(ctx, q)
-		if err != nil {
-			f.t.Fatalf("%s: %v", q, err)
-		}
-		cols, _ := rows.Columns()
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		for rows.Next() {
-			if err := rows.Scan(ptrs...); err != nil {
-				f.t.Fatal(err)
-			}
-			fmt.Fprintln(&b, vals...)
-		}
-		rows.Close()
+		f.eachRow(q, func(_ []string, vals []any) { fmt.Fprintln(&b, vals...) })
 		b.WriteString("--\n")
 	}
 	return b.String()
+}
+
+// eachRow runs query on the raw connection and calls fn with the column
+// names and the values of each row.
+func (f *fixture) eachRow(query string, fn func(cols []string, vals []any)) {
+	f.t.Helper()
+	rows, err := f.raw.QueryContext(ctx, query)
+	if err != nil {
+		f.t.Fatalf("%s: %v", query, err)
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	vals := make([]any, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			f.t.Fatal(err)
+		}
+		fn(cols, vals)
+	}
+	if err := rows.Err(); err != nil {
+		f.t.Fatal(err)
+	}
 }
 
 // assertUnchanged fails when the database differs from before.

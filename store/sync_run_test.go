@@ -153,20 +153,7 @@ func (f *fixture) dumpSyncTables() []string {
 	f.t.Helper()
 	var out []string
 	for _, table := range []string{"machine_models", "machines", "product_keys", "key_history", "reports"} {
-		rows, err := f.raw.QueryContext(ctx, `SELECT * FROM `+table+` ORDER BY id`)
-		if err != nil {
-			f.t.Fatal(err)
-		}
-		cols, _ := rows.Columns()
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		for rows.Next() {
-			if err := rows.Scan(ptrs...); err != nil {
-				f.t.Fatal(err)
-			}
+		f.eachRow(`SELECT * FROM `+table+` ORDER BY id`, func(cols []string, vals []any) {
 			var b strings.Builder
 			b.WriteString(table)
 			for i, c := range cols {
@@ -183,11 +170,7 @@ func (f *fixture) dumpSyncTables() []string {
 				fmt.Fprintf(&b, " %s=%T:%v", c, v, v)
 			}
 			out = append(out, b.String())
-		}
-		if err := rows.Err(); err != nil {
-			f.t.Fatal(err)
-		}
-		rows.Close()
+		})
 	}
 	return out
 }
