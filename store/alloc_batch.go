@@ -2,7 +2,6 @@ package store
 
 import (
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -192,8 +191,7 @@ func (s *Server) acquireFresh(t *txn, ops []*groupOp) (err error) {
 		return err
 	}
 	models := map[string]int64{}
-	var mrows, krows, hrows []byte
-	mrows, krows, hrows = append(mrows, '['), append(krows, '['), append(hrows, '[')
+	var mrows, krows, hrows jsonRows
 	n := 0
 	for _, o := range ops {
 		a := o.arg.(*acquireOp)
@@ -209,55 +207,38 @@ func (s *Server) acquireFresh(t *txn, ops []*groupOp) (err error) {
 		}
 		maxID++
 		a.got.machine = sql.NullInt64{Int64: maxID, Valid: true}
-		if n > 0 {
-			mrows, krows, hrows = append(mrows, ','), append(krows, ','), append(hrows, ',')
-		}
 		n++
-		mrows = append(mrows, '[')
-		mrows = strconv.AppendInt(mrows, maxID, 10)
-		mrows = append(mrows, ',')
-		mrows = strconv.AppendInt(mrows, a.actor.tenant(), 10)
-		mrows = append(mrows, ',')
-		mrows = strconv.AppendQuote(mrows, a.mk.fp)
-		mrows = append(mrows, ',')
-		mrows = strconv.AppendQuote(mrows, a.mk.snHash)
-		mrows = append(mrows, ',', '"')
-		mrows = hex.AppendEncode(mrows, a.mk.identity)
-		mrows = append(mrows, '"', ',')
-		mrows = appendJSONStringOrNull(mrows, a.actor.IP)
-		mrows = append(mrows, ',')
-		mrows = strconv.AppendInt(mrows, ref, 10)
-		mrows = append(mrows, ']')
+		mrows.startRow()
+		mrows.int(maxID)
+		mrows.int(a.actor.tenant())
+		mrows.str(a.mk.fp)
+		mrows.str(a.mk.snHash)
+		mrows.hex(a.mk.identity)
+		mrows.strOrNull(a.actor.IP)
+		mrows.int(ref)
 
-		krows = append(krows, '[')
-		krows = strconv.AppendInt(krows, a.got.id, 10)
-		krows = append(krows, ',')
-		krows = strconv.AppendInt(krows, maxID, 10)
-		krows = append(krows, ']')
+		krows.startRow()
+		krows.int(a.got.id)
+		krows.int(maxID)
 
-		hrows = append(hrows, '[')
-		hrows = strconv.AppendInt(hrows, a.got.id, 10)
-		hrows = append(hrows, ',')
-		hrows = strconv.AppendInt(hrows, maxID, 10)
-		hrows = append(hrows, ',')
-		hrows = appendJSONString(hrows, a.actor.Name)
-		hrows = append(hrows, ',')
+		hrows.startRow()
+		hrows.int(a.got.id)
+		hrows.int(maxID)
+		hrows.str(a.actor.Name)
 		if a.got.station.Valid {
-			hrows = strconv.AppendInt(hrows, a.got.station.Int64, 10)
+			hrows.int(a.got.station.Int64)
 		} else {
-			hrows = append(hrows, "null"...)
+			hrows.null()
 		}
-		hrows = append(hrows, ']')
 	}
-	mrows, krows, hrows = append(mrows, ']'), append(krows, ']'), append(hrows, ']')
 	now := fmtTime(s.now())
-	if err := execN(t, n, qInsertMachines, now, string(mrows)); err != nil {
+	if err := execN(t, n, qInsertMachines, now, mrows.text()); err != nil {
 		return fmt.Errorf("insert machines: %w", err)
 	}
-	if err := execN(t, n, qAssignKeys, now, string(krows)); err != nil {
+	if err := execN(t, n, qAssignKeys, now, krows.text()); err != nil {
 		return fmt.Errorf("assign keys: %w", err)
 	}
-	if err := execN(t, n, qAssignHistory, keystation.ReasonConsumed, now, string(hrows)); err != nil {
+	if err := execN(t, n, qAssignHistory, keystation.ReasonConsumed, now, hrows.text()); err != nil {
 		return fmt.Errorf("key history: %w", err)
 	}
 	for a := range given {

@@ -255,7 +255,7 @@ func (run *syncRun) reset() {
 }
 
 // jsonRows is a JSON array of rows, each an array of values, built a value
-// at a time: the parameter of a set-wise statement, read with json_each.
+// at a time: the parameter of a set-wise statement, read with jsonb_each.
 type jsonRows struct {
 	b    []byte
 	rows int
