@@ -870,15 +870,19 @@ type syncBatch struct {
 }
 
 // keyRef returns the row id of the next product key this operation inserts.
-func (b *syncBatch) keyRef(t *txn) (int64, error) {
-	if b.nextKeyRef == 0 {
-		if err := t.queryRow(qMaxKeyRef).Scan(&b.nextKeyRef); err != nil {
+func (b *syncBatch) keyRef(t *txn) (int64, error) { return reserveRef(t, qMaxKeyRef, &b.nextKeyRef) }
+
+// reserveRef returns *next and moves it on; a zero *next is first read as
+// maxQuery's result plus one (SQLite's own choice of the next row id).
+func reserveRef(t *txn, maxQuery string, next *int64) (int64, error) {
+	if *next == 0 {
+		if err := t.queryRow(maxQuery).Scan(next); err != nil {
 			return 0, err
 		}
-		b.nextKeyRef++
+		*next++
 	}
-	id := b.nextKeyRef
-	b.nextKeyRef++
+	id := *next
+	*next++
 	return id, nil
 }
 

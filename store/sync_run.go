@@ -106,15 +106,7 @@ func jsonSafe(ss ...string) bool {
 // reservation ends with the run (flushSyncRun), so a machine inserted one
 // by one, between runs, takes its id from SQLite without colliding.
 func (b *syncBatch) machineRef(t *txn) (int64, error) {
-	if b.nextMachineRef == 0 {
-		if err := t.queryRow(qMaxMachi).Scan(&b.nextMachineRef); err != nil {
-			return 0, err
-		}
-		b.nextMachineRef++
-	}
-	id := b.nextMachineRef
-	b.nextMachineRef++
-	return id, nil
+	return reserveRef(t, qMaxMachi, &b.nextMachineRef)
 }
 
 // bufferSyncReport adds p to the run: what applySyncReport's common USB key
