@@ -41,14 +41,17 @@ func parseTime(s string) time.Time {
 }
 
 // dsn builds a mattn/go-sqlite3 connection string: WAL, foreign keys, a busy
-// timeout, FULL synchronous commits and, for the writer, transactions that
-// take the write lock up front.
+// timeout, FULL synchronous commits, no per-connection mutex and, for the
+// writer, transactions that take the write lock up front.
 func dsn(path string, write bool) string {
 	q := url.Values{}
 	q.Set("_journal_mode", "WAL")
 	q.Set("_foreign_keys", "on")
 	q.Set("_busy_timeout", "10000")
 	q.Set("_synchronous", "FULL")
+	// database/sql never uses a connection from two goroutines at once,
+	// so SQLite's own per-connection mutex is only a cost.
+	q.Set("_mutex", "no")
 	if write {
 		q.Set("_txlock", "immediate")
 	} else {
@@ -173,33 +176,67 @@ func init() { walRestartFrames.Store(16384) }
 // the writer connection, between two transactions, and copies the few
 // frames the background copy has not: nothing is added meanwhile, and
 // the next write transaction starts the WAL over, writing over the
-// pages it wrote before.
+// pages it wrote before. When the writer paused long enough for the
+// background copy to reach the WAL's end (after a large sync's long
+// transaction, say), the next write starts the WAL over by itself, and
+// the writer is spared the wait: only if that did not happen by the next
+// round is it held.
 func (c conns) checkpointer() {
 	defer close(c.done)
 	t := time.NewTicker(checkpointEvery)
 	defer t.Stop()
+	// waited is how many frames the WAL held when a checkpoint beside
+	// the writer last copied it whole (0: none since).
+	waited := 0
+	ck := func() (int, int, error) { return checkpoint(c.ck) }
+	w := func() (int, int, error) { return checkpoint(c.w) }
 	for {
 		select {
 		case <-c.stop:
 			return
 		case <-t.C:
-			if frames, err := checkpoint(c.ck); err == nil && int64(frames) >= walRestartFrames.Load() {
-				// Copy what the writer added meanwhile beside it first,
-				// so that it waits only for the last few frames and
-				// the syncs.
-				checkpoint(c.ck)
-				checkpoint(c.w)
-			}
+			waited = walRound(ck, w, walRestartFrames.Load(), waited)
 		}
 	}
 }
 
+// walRound is one round of the checkpointer. ck runs a PASSIVE checkpoint
+// beside the writer, w one on the writer connection (between two of its
+// transactions); both return how many frames the WAL holds and how many of
+// them are copied. waited is how many frames the WAL held when a round last
+// copied it whole beside the writer (0: none since, or it started over);
+// walRound returns the next round's.
+func walRound(ck, w func() (frames, copied int, err error), limit int64, waited int) int {
+	frames, _, err := ck()
+	if err != nil || int64(frames) < limit {
+		return 0
+	}
+	// Copy what the writer added meanwhile beside it first, so that it
+	// waits only for the last few frames and the syncs, if at all.
+	if waited == 0 || frames < waited {
+		if n, copied, err := ck(); err == nil && copied == n {
+			// The writer paused (a large sync's long transaction
+			// ended, say): the next write starts the WAL over by
+			// itself, unless it began before the copy ended or a
+			// reader still used the WAL. Give it the chance, rather
+			// than make the writer wait here for a copy of all the
+			// frames of the transaction it may be in now.
+			return n
+		}
+	}
+	// The WAL did not start over since (steady writes never pause long
+	// enough): copy the rest between two of the writer's transactions,
+	// so that the next one starts it over.
+	w()
+	return 0
+}
+
 // checkpoint runs a PASSIVE checkpoint on db and returns how many frames
-// the WAL holds.
-func checkpoint(db *sql.DB) (frames int, err error) {
-	var busy, done int
-	err = db.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &done)
-	return frames, err
+// the WAL holds and how many of them are copied into the database.
+func checkpoint(db *sql.DB) (frames, copied int, err error) {
+	var busy int
+	err = db.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied)
+	return frames, copied, err
 }
 
 // close stops the checkpointer and closes the connections; closing again

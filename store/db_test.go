@@ -82,3 +82,52 @@ func walSalt(path string) (string, error) {
 	}
 	return fmt.Sprintf("%x", hdr[16:24]), nil
 }
+
+// TestWALRound drives the checkpointer's rounds with scripted checkpoint
+// results: the writer connection is held only when the copy beside the
+// writer cannot reach the WAL's end, or reached it a round ago and the WAL
+// has not started over since.
+func TestWALRound(t *testing.T) {
+	type result struct{ frames, copied int }
+	tests := []struct {
+		name       string
+		waited     int
+		ck         []result // the results of the checkpoints beside the writer, in order
+		wantHeld   bool
+		wantWaited int
+	}{
+		{name: "small WAL", ck: []result{{50, 50}}},
+		{name: "small WAL forgets an earlier copy", waited: 500, ck: []result{{50, 50}}},
+		{name: "writer never pauses", ck: []result{{200, 150}, {230, 200}}, wantHeld: true},
+		{name: "writer paused: copied whole", ck: []result{{200, 150}, {200, 200}}, wantWaited: 200},
+		{name: "not started over by the next round", waited: 200, ck: []result{{200, 200}}, wantHeld: true},
+		{name: "not started over, more frames since", waited: 200, ck: []result{{260, 200}}, wantHeld: true},
+		{name: "started over and grew again", waited: 500, ck: []result{{200, 100}, {200, 200}}, wantWaited: 200},
+		{name: "started over, writer busy", waited: 500, ck: []result{{200, 100}, {240, 200}}, wantHeld: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			calls := 0
+			ck := func() (int, int, error) {
+				if calls >= len(tt.ck) {
+					t.Fatalf("checkpoint beside the writer %d times, scripted %d", calls+1, len(tt.ck))
+				}
+				r := tt.ck[calls]
+				calls++
+				return r.frames, r.copied, nil
+			}
+			held := false
+			w := func() (int, int, error) {
+				held = true
+				return 0, 0, nil
+			}
+			got := store.WALRound(ck, w, 100, tt.waited)
+			if held != tt.wantHeld || got != tt.wantWaited {
+				t.Errorf("held the writer %v, waited %d; want %v, %d", held, got, tt.wantHeld, tt.wantWaited)
+			}
+			if calls != len(tt.ck) {
+				t.Errorf("checkpoint beside the writer %d times, want %d", calls, len(tt.ck))
+			}
+		})
+	}
+}

@@ -48,6 +48,11 @@ func WriterSynchronous(s *Server) (int, error) {
 	return v, err
 }
 
+// WALRound is one round of the checkpointer (see walRound).
+func WALRound(ck, w func() (frames, copied int, err error), limit int64, waited int) int {
+	return walRound(ck, w, limit, waited)
+}
+
 // SetWALRestartFrames sets how many frames the WAL may hold before the
 // checkpointer starts it over, until the test ends.
 func SetWALRestartFrames(t interface{ Cleanup(func()) }, n int) {
@@ -72,3 +77,7 @@ func SyncRunReports() int64 { return syncRunReports.Load() }
 func PCacheInstalled() bool { return pcacheInstalled == 0 }
 
 func PCacheTruncates() (skipped, forwarded int64) { return pcacheTruncates() }
+
+// SQLiteMemoryUsed is SQLite's count of the bytes it has allocated, in the
+// whole process (0 once DisableMemoryStatistics has run).
+func SQLiteMemoryUsed() int64 { return sqliteMemoryUsed() }

@@ -47,6 +47,7 @@ typedef struct ks_pcache_methods2 {
 } ks_pcache_methods2;
 
 extern int sqlite3_config(int, ...);
+extern long long sqlite3_memory_used(void);
 
 // From sqlite3.h: SQLITE_CONFIG_PCACHE2, SQLITE_CONFIG_GETPCACHE2, and the
 // default PENDING_BYTE.
@@ -143,10 +144,17 @@ static int ks_install(void) {
 	return sqlite3_config(KS_CONFIG_PCACHE2, &m);
 }
 
+// ks_no_memstatus turns SQLite's memory statistics off (SQLITE_CONFIG_MEMSTATUS,
+// 9), so that its allocations no longer take a process-wide mutex; it
+// returns SQLite's result code (SQLITE_MISUSE, 21, once SQLite is in use).
+static int ks_no_memstatus(void) { return sqlite3_config(9, 0); }
+
 static long long ks_skipped(void) { return __atomic_load_n(&ks_truncates_skipped, __ATOMIC_RELAXED); }
 static long long ks_forwarded(void) { return __atomic_load_n(&ks_truncates_forwarded, __ATOMIC_RELAXED); }
 */
 import "C"
+
+import "fmt"
 
 // pcacheInstalled is the result of installing the page cache wrapper
 // (0: installed).
@@ -157,3 +165,19 @@ var pcacheInstalled = int(C.ks_install())
 func pcacheTruncates() (skipped, forwarded int64) {
 	return int64(C.ks_skipped()), int64(C.ks_forwarded())
 }
+
+// DisableMemoryStatistics turns off SQLite's accounting of the memory it
+// allocates, process-wide, which takes a mutex in every allocation: the
+// server calls it first thing. It fails once SQLite is in use, and a
+// process that sets sqlite3_soft_heap_limit64 (the station's GUI) must not
+// call it, since the limit rests on those statistics.
+func DisableMemoryStatistics() error {
+	if rc := C.ks_no_memstatus(); rc != 0 {
+		return fmt.Errorf("sqlite3_config(SQLITE_CONFIG_MEMSTATUS): result code %d (SQLite is in use already)", int(rc))
+	}
+	return nil
+}
+
+// sqliteMemoryUsed is SQLite's count of the bytes it has allocated (0 with
+// the statistics off).
+func sqliteMemoryUsed() int64 { return int64(C.sqlite3_memory_used()) }

@@ -3,7 +3,10 @@ package store_test
 import (
 	"crypto/rand"
 	"database/sql"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"keystation/store"
@@ -80,5 +83,40 @@ func TestPageCacheWrapper(t *testing.T) {
 	}
 	if skipped, _ := store.PCacheTruncates(); skipped == skipped0 {
 		t.Error("no truncation was skipped: the wrapper does not spare commits the cache scan")
+	}
+}
+
+// TestDisableMemoryStatistics runs itself in a fresh process, where SQLite
+// is not in use yet: there the statistics go off (SQLite then counts no
+// memory at all while the server works) and a second call, with SQLite in
+// use, fails. In this process, where they stay on, the count is not zero.
+func TestDisableMemoryStatistics(t *testing.T) {
+	if os.Getenv("KS_TEST_MEMSTAT_CHILD") == "1" {
+		if err := store.DisableMemoryStatistics(); err != nil {
+			t.Fatalf("first call: %v", err)
+		}
+		f := newFixture(t, store.Options{})
+		f.importN("home", 10)
+		if _, err := f.acquire("MEMSTAT-1", osHome); err != nil {
+			t.Fatal(err)
+		}
+		if n := store.SQLiteMemoryUsed(); n != 0 {
+			t.Errorf("SQLite counted %d bytes with its memory statistics off", n)
+		}
+		if err := store.DisableMemoryStatistics(); err == nil {
+			t.Error("a call with SQLite in use did not fail")
+		}
+		return
+	}
+	f := newFixture(t, store.Options{})
+	f.importN("home", 10)
+	if n := store.SQLiteMemoryUsed(); n <= 0 {
+		t.Errorf("with the statistics on SQLite counted %d bytes", n)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestDisableMemoryStatistics$", "-test.count=1", "-test.v")
+	cmd.Env = append(os.Environ(), "KS_TEST_MEMSTAT_CHILD=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS: TestDisableMemoryStatistics") {
+		t.Fatalf("child process: %v\n%s", err, out)
 	}
 }

@@ -5,12 +5,20 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"keystation/store"
 )
 
 func main() {
+	// Before anything uses SQLite: its memory statistics cost a mutex in
+	// every allocation, and the server reads none of them.
+	if err := store.DisableMemoryStatistics(); err != nil {
+		fmt.Fprintln(os.Stderr, "syncserver:", err)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	os.Exit(Run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
