@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"time"
 )
 
 // fyneCacheLifetime is how long Fyne keeps what it caches for a drawn
@@ -49,8 +50,9 @@ func isGUI(args []string) bool {
 //   - no allocation sampling for heap profiles, whose tables grow with
 //     every distinct call stack to several megabytes over a day (unless
 //     $KEYSTATION_HEAP_PROFILE asks for the profile);
-//   - the C heap set up for the GL driver's churn (tuneCMalloc), and
-//     SQLite's page caches held to about 1 MiB in all.
+//   - the C heap set up for the GL driver's churn (tuneCMalloc), its
+//     free pages given back every 2 s (trimCMallocEvery), and SQLite's
+//     page caches held to about 1 MiB in all.
 //
 // Call it first thing: profiling is best switched off before allocating.
 func tuneGUIMemory() {
@@ -61,6 +63,7 @@ func tuneGUIMemory() {
 		debug.SetGCPercent(10)
 	}
 	tuneCMalloc()
+	trimCMallocEvery(2 * time.Second)
 	limitSQLiteMemory(1 << 20)
 }
 

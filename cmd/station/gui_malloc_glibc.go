@@ -7,6 +7,8 @@ package main
 */
 import "C"
 
+import "time"
+
 // tuneCMalloc sets glibc's allocator up for the GUI, whose C memory is
 // mostly the GL driver's (under Mesa's software renderer, every texture is
 // a malloc'd buffer, allocated when Fyne uploads a piece of text or an
@@ -30,4 +32,19 @@ func tuneCMalloc() {
 	}
 	C.mallopt(C.M_ARENA_MAX, 2)
 	C.mallopt(C.M_MMAP_THRESHOLD, 128<<10)
+}
+
+// trimCMallocEvery gives the C heap's free pages back to the system every
+// period, for as long as the program runs. What the GL driver frees in the
+// middle of glibc's main heap stays resident otherwise (only a free top is
+// given back): 3–4 MiB more or less from one run of the same 1,000 PCs to
+// the next, depending on where the last textures happened to sit.
+// malloc_trim walks the heap's free chunks (about a millisecond here) and
+// releases the whole pages inside them.
+func trimCMallocEvery(period time.Duration) {
+	go func() {
+		for range time.Tick(period) {
+			C.malloc_trim(0)
+		}
+	}()
 }

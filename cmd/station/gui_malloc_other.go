@@ -2,5 +2,10 @@
 
 package main
 
+import "time"
+
 // tuneCMalloc: only glibc's allocator needs it.
 func tuneCMalloc() {}
+
+// trimCMallocEvery: only glibc's allocator needs it.
+func trimCMallocEvery(time.Duration) {}
