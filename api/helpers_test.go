@@ -23,6 +23,7 @@ import (
 	"keystation"
 	"keystation/api"
 	"keystation/auth"
+	"keystation/internal/testutil"
 	"keystation/seal"
 	"keystation/store"
 )
@@ -285,23 +286,9 @@ func (e *keyEnv) snapshot() string {
 		`SELECT COUNT(*), COALESCE(MAX(id), 0) FROM reports`,
 		`SELECT id, status, burnt, COALESCE(key_ref, 0), last_seen_at FROM machines ORDER BY id`,
 	} {
-		rows, err := e.raw.Query(q)
-		if err != nil {
-			e.t.Fatalf("%s: %v", q, err)
+		if err := testutil.EachRow(bg, e.raw, q, func(_ []string, vals []any) { fmt.Fprintln(&b, vals...) }); err != nil {
+			e.t.Fatal(err)
 		}
-		cols, _ := rows.Columns()
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		for rows.Next() {
-			if err := rows.Scan(ptrs...); err != nil {
-				e.t.Fatal(err)
-			}
-			fmt.Fprintln(&b, vals...)
-		}
-		rows.Close()
 	}
 	return b.String()
 }

@@ -15,6 +15,7 @@ import (
 	_ "github.com/mattn/go-sqlite3"
 
 	"keystation"
+	"keystation/internal/testutil"
 	"keystation/seal"
 	"keystation/store"
 )
@@ -206,24 +207,7 @@ func (f *fixture) snapshot() string {
 // names and the values of each row.
 func (f *fixture) eachRow(query string, fn func(cols []string, vals []any)) {
 	f.t.Helper()
-	rows, err := f.raw.QueryContext(ctx, query)
-	if err != nil {
-		f.t.Fatalf("%s: %v", query, err)
-	}
-	defer rows.Close()
-	cols, _ := rows.Columns()
-	vals := make([]any, len(cols))
-	ptrs := make([]any, len(cols))
-	for i := range vals {
-		ptrs[i] = &vals[i]
-	}
-	for rows.Next() {
-		if err := rows.Scan(ptrs...); err != nil {
-			f.t.Fatal(err)
-		}
-		fn(cols, vals)
-	}
-	if err := rows.Err(); err != nil {
+	if err := testutil.EachRow(ctx, f.raw, query, fn); err != nil {
 		f.t.Fatal(err)
 	}
 }
